@@ -1,0 +1,187 @@
+"""Characters: `character add|list|show|rm` as library functions."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lorastrap.captions import caption_for, parse_tags
+from lorastrap.datasets import ItemSpec, create_version, latest_version, list_versions
+from lorastrap.errors import Conflict, NotFound, UserError
+from lorastrap.image_store import store_image
+from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
+from lorastrap.kohya_dataset import export_kohya
+from lorastrap.naming import make_trigger, slugify, validate_trigger
+from lorastrap.tags import identity_tags, set_tags
+from lorastrap.workspace import Workspace
+from registry.atomic import atomic_write_bytes
+from registry.journal import FileJournal
+from registry.models import Character, DatasetVersion, Image, Lora
+
+
+def get_character(s: Session, name_or_slug: str) -> Character:
+    slug = slugify(name_or_slug)
+    character = s.scalars(select(Character).where(Character.slug == slug)).first()
+    if character is None:
+        raise NotFound(f"no character {name_or_slug!r}; see `lorastrap character list`")
+    return character
+
+
+@dataclass
+class AddResult:
+    slug: str
+    trigger: str
+    seed_images: list[str]
+    dataset_version: int
+    dataset_items: int
+    dataset_dir: Path
+    next_command: str
+    crops: list[str] = field(default_factory=list)
+
+
+def add_character(
+    ws: Workspace, name: str, images: Sequence[Path], tags: str | Sequence[str], *,
+    trigger: str | None = None, crop: str | None = None,
+) -> AddResult:
+    """Register a character from seed image(s): 1 image → 4 crops; 4+ images → used as they are."""
+    slug = slugify(name)
+    tag_list = parse_tags(tags)
+    if not tag_list:
+        raise UserError("no tags given; pass --tags \"1girl, solo, fox ears, ...\" (the identity tags)")
+    if not images:
+        raise UserError("no seed image given; pass --image seed.png (one image, or four or more)")
+    crop = crop or ("zoom" if len(images) == 1 else "none")
+    if crop not in CROP_MODES:
+        raise UserError(f"unknown --crop {crop!r}; use one of {', '.join(CROP_MODES)}")
+    if crop != "none" and len(images) != 1:
+        raise UserError(f"--crop {crop} splits ONE image; with {len(images)} images use --crop none")
+    if crop == "none" and len(images) < 4:
+        raise UserError(f"{len(images)} image(s) cannot seed a character; give 4 or more, or one image with --crop zoom|quad")
+    limits = ws.config.images
+    loaded = [load_image(p, min_side=limits.min_side, max_pixels=limits.max_pixels) for p in images]
+    if len({l.data for l in loaded}) != len(loaded):
+        raise UserError("the same image was given twice; give distinct seed images")
+    if ws.character_dir(slug).exists():
+        raise Conflict(f"the folder {ws.character_dir(slug)} already exists; remove it or choose another name")
+
+    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+        if s.scalars(select(Character.id).where(Character.slug == slug)).first():
+            raise Conflict(f"a character {slug!r} already exists; choose another name or `lorastrap character rm {slug}`")
+        taken = set(s.scalars(select(Character.trigger)))
+        if trigger:
+            trigger = validate_trigger(trigger)
+            if trigger in taken:
+                raise Conflict(f"trigger {trigger!r} is used by another character; choose another --trigger")
+        else:
+            trigger = make_trigger(slug, taken)
+        character = Character(slug=slug, display_name=name.strip(), trigger=trigger,
+                              base_model=ws.config.workspace.base_model, stage="seeded", round=0)
+        s.add(character)
+        s.flush()
+        set_tags(s, character, tag_list, role="identity")
+
+        journal.mkdir(ws.character_dir(slug))
+        for sub in (ws.seed_dir(slug), ws.curated_dir(slug), ws.candidates_dir(slug), ws.loras_dir(slug)):
+            sub.mkdir(parents=True, exist_ok=True)
+        items: list[tuple[Image, list[str]]] = []
+        seed_names: list[str] = []
+        crop_names: list[str] = []
+        for l in loaded:
+            name_png = f"{l.path.stem}.png"
+            atomic_write_bytes(ws.seed_dir(slug) / name_png, l.data)
+            seed_names.append(name_png)
+            seed_row = store_image(s, ws.blobs, l.data, origin="seed", character_id=character.id,
+                                   journal=journal, file_name=name_png)
+            if crop == "none":
+                items.append((seed_row, []))
+                continue
+            for crop_name, piece in seed_crops(l.image, crop):
+                data = png_bytes(piece)
+                file_name = f"{l.path.stem}-{crop_name}.png"
+                atomic_write_bytes(ws.seed_dir(slug) / "crops" / file_name, data)
+                crop_names.append(file_name)
+                row = store_image(s, ws.blobs, data, origin="crop", character_id=character.id,
+                                  journal=journal, parent_id=seed_row.id, file_name=file_name,
+                                  provenance={"crop": crop, "piece": crop_name, "parent": seed_row.sha256})
+                items.append((row, CROP_VIEW_TAGS.get(crop_name, []) if crop == "zoom" else []))
+        repeats = ws.config.bootstrap.seed_repeats
+        specs = [ItemSpec(img.id, caption_for("style", trigger, tag_list, view), repeats) for img, view in items]
+        version, _ = create_version(s, character, specs, kind="style", policy="style", note="seed")
+        out = ws.datasets_dir(slug) / f"v{version.number}"
+        from lorastrap.datasets import version_items
+
+        export_kohya(version_items(s, version), ws.blobs, out, trigger=trigger, identity_tags=tag_list)
+        return AddResult(
+            slug=slug, trigger=trigger, seed_images=seed_names, crops=crop_names,
+            dataset_version=version.number, dataset_items=version.item_count, dataset_dir=out,
+            next_command=f"lorastrap bootstrap {slug}",
+        )
+
+
+def list_characters(ws: Workspace) -> list[dict[str, Any]]:
+    """One summary row per character, in two queries whatever the number of characters."""
+    with ws.open_registry() as reg, reg.session() as s:
+        versions = dict(
+            s.execute(
+                select(DatasetVersion.character_id, func.max(DatasetVersion.number)).group_by(
+                    DatasetVersion.character_id
+                )
+            ).all()
+        )
+        loras = dict(
+            s.execute(
+                select(Lora.character_id, func.count(Lora.id))
+                .where(Lora.character_id.is_not(None))
+                .group_by(Lora.character_id)
+            ).all()
+        )
+        return [
+            {
+                "slug": c.slug, "name": c.display_name, "trigger": c.trigger, "stage": c.stage,
+                "round": c.round, "dataset_version": versions.get(c.id), "loras": loras.get(c.id, 0),
+            }
+            for c in s.scalars(select(Character).order_by(Character.slug))
+        ]
+
+
+def show_character(ws: Workspace, name: str) -> dict[str, Any]:
+    with ws.open_registry() as reg, reg.session() as s:
+        c = get_character(s, name)
+        latest = latest_version(s, c)
+        return {
+            "slug": c.slug, "name": c.display_name, "trigger": c.trigger, "stage": c.stage,
+            "round": c.round, "base_model": c.base_model,
+            "identity_tags": identity_tags(c),
+            "tags": [{"tag": t.tag.text, "role": t.role} for t in c.tags],
+            "created_at": c.created_at.isoformat(timespec="seconds"),
+            "folder": str(ws.character_dir(c.slug)),
+            "dataset_versions": [
+                {"version": v.number, "kind": v.kind, "items": v.item_count,
+                 "manifest": v.manifest_hash[:12], "created_at": v.created_at.isoformat(timespec="seconds")}
+                for v in list_versions(s, c)
+            ],
+            "latest_dataset_version": latest.number if latest else None,
+            "loras": [
+                {"id": l.id, "name": l.name, "kind": l.kind, "round": l.round, "file": l.file_path,
+                 "sha256": l.sha256[:12], "parent": l.parent_lora_id, "status": l.status}
+                for l in s.scalars(select(Lora).where(Lora.character_id == c.id).order_by(Lora.id))
+            ],
+        }
+
+
+def remove_character(ws: Workspace, name: str, *, purge_files: bool = False) -> dict[str, Any]:
+    """Delete a character's registry rows. Its folder is kept unless `purge_files` (curated work)."""
+    with ws.open_registry() as reg, reg.session() as s:
+        c = get_character(s, name)
+        slug = c.slug
+        s.delete(c)
+    folder = ws.character_dir(slug)
+    if purge_files and folder.exists():
+        shutil.rmtree(folder)
+    return {"slug": slug, "folder": str(folder), "folder_kept": folder.exists()}

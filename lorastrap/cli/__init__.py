@@ -1,0 +1,68 @@
+"""The `lorastrap` command: a click group whose subcommands live one module per group.
+
+Modules are imported lazily, so `lorastrap --help` and registry commands never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from lorastrap import __version__
+from lorastrap.cli.common import AppContext, user_error_types
+
+# command name → "module:attribute"; each module holds one click command or group.
+COMMANDS: dict[str, str] = {
+    "init": "lorastrap.cli.workspace_cmds:init_cmd",
+    "character": "lorastrap.cli.character:character",
+    "tags": "lorastrap.cli.tags:tags",
+    "dataset": "lorastrap.cli.dataset:dataset",
+    "db": "lorastrap.cli.db:db",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lorastrap")
+@click.option("--workspace", "-w", type=click.Path(file_okay=False), envvar="LORASTRAP_WORKSPACE",
+              help="Workspace folder (default: nearest parent with lorastrap.toml).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, debug: bool) -> None:
+    """lorastrap: bootstrap a character LoRA from one image, track it, export it to game engines."""
+    ctx.obj = AppContext(workspace_path=workspace, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="lorastrap", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except user_error_types() as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(0)

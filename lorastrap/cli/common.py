@@ -1,0 +1,57 @@
+"""What every CLI module shares: the app context, output helpers, user-error types."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from lorastrap.errors import UserError
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Errors printed as one line: ours, and game_export's (which cannot import lorastrap)."""
+    types: list[type[BaseException]] = [UserError]
+    try:
+        from game_export.errors import ExportError
+
+        types.append(ExportError)
+    except ImportError:  # pragma: no cover - game_export always ships
+        pass
+    return tuple(types)
+
+
+@dataclass
+class AppContext:
+    workspace_path: str | None = None
+    debug: bool = False
+    _workspace: Any = field(default=None, repr=False)
+
+    def workspace(self):  # type: ignore[no-untyped-def]
+        if self._workspace is None:
+            from lorastrap.workspace import find_workspace
+
+            self._workspace = find_workspace(override=self.workspace_path)
+        return self._workspace
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A plain aligned text table (no dependency); empty cells print as '-'."""
+    cells = [[("-" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

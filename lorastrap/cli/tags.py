@@ -1,0 +1,65 @@
+"""`lorastrap tags show|add|remove|set NAME TAGS`."""
+
+from __future__ import annotations
+
+import click
+
+from lorastrap.cli.common import echo_json, json_option, pass_app
+
+role_option = click.option("--role", type=click.Choice(["identity", "variable", "negative"]),
+                           default="identity", show_default=True)
+
+
+@click.group()
+def tags() -> None:
+    """Edit a character's tag set (identity tags are pruned from character-round captions)."""
+
+
+def _run(app, name: str, op: str, tag_text: str, role: str, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
+    from lorastrap.tags import edit_tags
+
+    result = edit_tags(app.workspace(), name, op, [tag_text] if tag_text else [], role)
+    if as_json:
+        echo_json({"role": role, "tags": result})
+    else:
+        click.echo(f"{role} tags: {', '.join(result) if result else '(none)'}")
+
+
+@tags.command("show")
+@click.argument("name")
+@role_option
+@json_option
+@pass_app
+def show(app, name: str, role: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """Print the tags of one role."""
+    _run(app, name, "show", "", role, as_json)
+
+
+@tags.command("add")
+@click.argument("name")
+@click.argument("tag_text")
+@role_option
+@pass_app
+def add(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
+    """Add comma-separated tags (kept in order, duplicates ignored)."""
+    _run(app, name, "add", tag_text, role)
+
+
+@tags.command("remove")
+@click.argument("name")
+@click.argument("tag_text")
+@role_option
+@pass_app
+def remove(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
+    """Remove comma-separated tags."""
+    _run(app, name, "remove", tag_text, role)
+
+
+@tags.command("set")
+@click.argument("name")
+@click.argument("tag_text")
+@role_option
+@pass_app
+def set_(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
+    """Replace the tags of a role."""
+    _run(app, name, "set", tag_text, role)

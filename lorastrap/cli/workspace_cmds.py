@@ -1,0 +1,21 @@
+"""`lorastrap init`."""
+
+from __future__ import annotations
+
+import click
+
+from lorastrap.config import DEFAULT_BASE_MODEL
+
+
+@click.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--base-model", default=DEFAULT_BASE_MODEL, show_default=True,
+              help="Default base model of the workspace (folder, hub id, .safetensors, builtin:tiny, builtin:lab).")
+def init_cmd(directory: str, base_model: str) -> None:
+    """Create a workspace (lorastrap.toml + registry) in DIRECTORY."""
+    from lorastrap.workspace import init_workspace
+
+    ws, created = init_workspace(directory, base_model=base_model)
+    click.echo(f"{'created' if created else 'already a'} workspace: {ws.root}")
+    click.echo(f"registry: {ws.database_url}")
+    click.echo("next: lorastrap character add NAME --image seed.png --tags \"1girl, solo, ...\"")

@@ -1,0 +1,125 @@
+"""Typed workspace settings read from `lorastrap.toml` (every key optional, defaults below)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lorastrap.errors import UserError
+
+DEFAULT_VIEWS = (
+    "front",
+    "from side",
+    "from behind",
+    "from above",
+    "from below",
+    "three-quarter view",
+    "full body",
+    "upper body",
+    "portrait",
+)
+
+DEFAULT_BASE_MODEL = "builtin:tiny"
+
+
+@dataclass
+class WorkspaceSettings:
+    database_url: str = ""  # empty: .lorastrap/registry.sqlite3 in the workspace
+    base_model: str = DEFAULT_BASE_MODEL
+
+
+@dataclass
+class ImageSettings:
+    min_side: int = 64
+    max_pixels: int = 64_000_000
+
+
+@dataclass
+class BootstrapSettings:
+    thresholds: list[int] = field(default_factory=lambda: [4, 16, 40])
+    candidates_per_round: int = 24
+    views: list[str] = field(default_factory=lambda: list(DEFAULT_VIEWS))
+    seed_repeats: int = 2
+    negative_prompt: str = "lowres, bad anatomy, blurry, watermark, text"
+    near_duplicate_threshold: float = 0.985
+
+    @property
+    def style_rounds(self) -> int:
+        return max(1, len(self.thresholds) - 1)
+
+
+@dataclass
+class WatchSettings:
+    debounce_s: float = 3.0
+    stable_checks: int = 2
+    heartbeat_s: float = 10.0
+    stale_after_s: float = 60.0
+    max_attempts: int = 3
+
+
+@dataclass
+class Config:
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    training: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides, per preset
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "lorastrap.toml") -> Config:
+        cfg = cls()
+        for section in ("workspace", "images", "bootstrap", "watch"):
+            values = data.get(section, {})
+            target = getattr(cfg, section)
+            known = {f.name for f in dataclasses.fields(target)}
+            for key, value in values.items():
+                if key not in known:
+                    raise UserError(
+                        f"{source}: unknown setting [{section}] {key}; known: {', '.join(sorted(known))}"
+                    )
+                setattr(target, key, value)
+        cfg.training = dict(data.get("training", {}))
+        unknown = set(data) - {"workspace", "images", "bootstrap", "watch", "training"}
+        if unknown:
+            raise UserError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+        return cfg
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{path}: not valid TOML ({exc}); fix the file") from None
+        return cls.from_dict(data, str(path))
+
+
+DEFAULT_TOML = """\
+# lorastrap workspace settings. Every key is optional; these are the defaults.
+
+[workspace]
+# SQLAlchemy URL of the registry; empty = .lorastrap/registry.sqlite3 (SQLite, WAL).
+# A team can share one PostgreSQL registry: "postgresql+psycopg2://user@host/lorastrap"
+database_url = ""
+# Base model: a diffusers folder, a hub id, a single-file .safetensors checkpoint,
+# "builtin:tiny" (random-initialised SD1.5-architecture model, for tests) or
+# "builtin:lab" (small model pretrained on the procedural character world).
+base_model = "{base_model}"
+
+[images]
+min_side = 64
+max_pixels = 64000000
+
+[bootstrap]
+# Curated images needed before each step: style round 1, style round 2, ..., character LoRA.
+thresholds = [4, 16, 40]
+candidates_per_round = 24
+views = ["front", "from side", "from behind", "from above", "from below",
+         "three-quarter view", "full body", "upper body", "portrait"]
+seed_repeats = 2
+
+[watch]
+debounce_s = 3.0
+"""

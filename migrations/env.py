@@ -1,0 +1,29 @@
+"""Alembic environment: the engine comes from registry.migrate (no alembic.ini needed)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from registry.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        raise RuntimeError("migrations are run through registry.migrate, which passes an engine")
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()
