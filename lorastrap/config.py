@@ -22,7 +22,7 @@ DEFAULT_VIEWS = (
     "portrait",
 )
 
-DEFAULT_BASE_MODEL = "builtin:tiny"
+DEFAULT_BASE_MODEL = "tiny"
 
 
 @dataclass
@@ -104,8 +104,8 @@ DEFAULT_TOML = """\
 # A team can share one PostgreSQL registry: "postgresql+psycopg2://user@host/lorastrap"
 database_url = ""
 # Base model: a diffusers folder, a hub id, a single-file .safetensors checkpoint,
-# "builtin:tiny" (random-initialised SD1.5-architecture model, for tests) or
-# "builtin:lab" (small model pretrained on the procedural character world).
+# "tiny" / "tiny:sdxl" (random-initialised SD-architecture models, for tests) or
+# "lab" (the small model pretrained on the procedural character world, shipped with lorastrap).
 base_model = "{base_model}"
 
 [images]

@@ -21,6 +21,11 @@ COMMANDS: dict[str, str] = {
     "tags": "lorastrap.cli.tags:tags",
     "dataset": "lorastrap.cli.dataset:dataset",
     "db": "lorastrap.cli.db:db",
+    "status": "lorastrap.cli.bootstrap:status_cmd",
+    "bootstrap": "lorastrap.cli.bootstrap:bootstrap_cmd",
+    "curate": "lorastrap.cli.bootstrap:curate_cmd",
+    "captions": "lorastrap.cli.bootstrap:captions_cmd",
+    "lineage": "lorastrap.cli.bootstrap:lineage_cmd",
 }
 
 

@@ -10,7 +10,7 @@ from lorastrap.config import DEFAULT_BASE_MODEL
 @click.command("init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--base-model", default=DEFAULT_BASE_MODEL, show_default=True,
-              help="Default base model of the workspace (folder, hub id, .safetensors, builtin:tiny, builtin:lab).")
+              help="Default base model of the workspace (folder, hub id, .safetensors, tiny, tiny:sdxl, lab).")
 def init_cmd(directory: str, base_model: str) -> None:
     """Create a workspace (lorastrap.toml + registry) in DIRECTORY."""
     from lorastrap.workspace import init_workspace

@@ -1,0 +1,217 @@
+"""Curation: what the person keeps in `curated/` becomes the next dataset version.
+
+Kept candidates are recognised by content hash; a candidate edited by hand before it was kept is
+recognised by its file name (origin `edited`, parent link); anything else is `imported`. Seed images
+stay in every version (training on generated images alone amplifies their artefacts).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lorastrap.captions import caption_for, read_sidecar
+from lorastrap.datasets import ItemSpec, create_version
+from lorastrap.errors import UserError
+from lorastrap.image_store import find_image, store_image
+from lorastrap.images import CROP_VIEW_TAGS, is_image_name, load_image
+from lorastrap.tags import identity_tags
+from lorastrap.workspace import Workspace
+from registry.journal import FileJournal
+from registry.models import Character, Image
+
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", "~")
+
+
+def is_partial_name(name: str) -> bool:
+    """Files a copy or a download is still writing, or hidden files: never read them."""
+    return name.startswith(".") or name.endswith(PARTIAL_SUFFIXES)
+
+
+def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, ignored non-image files) in a curated folder, sorted; partial files are skipped."""
+    images: list[Path] = []
+    ignored: list[Path] = []
+    if not folder.is_dir():
+        return images, ignored
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or is_partial_name(path.name):
+            continue
+        if is_image_name(path):
+            images.append(path)
+        elif path.suffix.lower() != ".txt":
+            ignored.append(path)
+    return images, ignored
+
+
+def view_tags(image: Image) -> list[str]:
+    """What varies in this image, as tags: its view (generated) or framing (seed crop)."""
+    prov = image.provenance or {}
+    tags = list(prov.get("variable_tags") or [])
+    if prov.get("view") and prov["view"] not in tags and prov["view"] != "front":
+        tags.insert(0, prov["view"])
+    if image.origin == "crop":
+        tags += CROP_VIEW_TAGS.get(prov.get("piece", ""), [])
+    return tags
+
+
+def view_of(image: Image) -> str:
+    prov = image.provenance or {}
+    return prov.get("view") or "front"
+
+
+def seed_images(s: Session, character: Character) -> list[Image]:
+    """The source images of every round: crops when the seed was cropped, else the seeds."""
+    rows = list(s.scalars(select(Image).where(Image.character_id == character.id,
+                                              Image.origin.in_(("seed", "crop"))).order_by(Image.id)))
+    crops = [r for r in rows if r.origin == "crop"]
+    return crops or rows
+
+
+@dataclass
+class SyncResult:
+    version: int | None
+    created: bool
+    kind: str
+    total: int
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
+    imported: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _candidate_by_name(s: Session, character: Character, name: str) -> Image | None:
+    stem = Path(name).stem
+    for row in s.scalars(select(Image).where(Image.character_id == character.id,
+                                             Image.origin == "generated")):
+        if row.file_name and Path(row.file_name).stem == stem:
+            return row
+    return None
+
+
+def register_curated(
+    s: Session, ws: Workspace, character: Character, path: Path, journal: FileJournal
+) -> tuple[Image, str]:
+    """The image row for a curated file and how it got there: kept | edited | imported."""
+    limits = ws.config.images
+    loaded = load_image(path, min_side=limits.min_side, max_pixels=limits.max_pixels)
+    from registry.blobs import sha256_bytes
+
+    existing = find_image(s, sha256_bytes(loaded.data))
+    if existing is not None:
+        return existing, "kept"
+    parent = _candidate_by_name(s, character, path.name)
+    if parent is not None:
+        prov = dict(parent.provenance or {}, edited_from=parent.sha256)
+        row = store_image(s, ws.blobs, loaded.data, origin="edited", character_id=character.id,
+                          journal=journal, parent_id=parent.id, file_name=path.name, provenance=prov)
+        return row, "edited"
+    row = store_image(s, ws.blobs, loaded.data, origin="imported", character_id=character.id,
+                      journal=journal, file_name=path.name, provenance={"imported_from": path.name})
+    return row, "imported"
+
+
+def build_items(
+    s: Session, ws: Workspace, character: Character, kind: str, journal: FileJournal
+) -> tuple[list[ItemSpec], dict[str, list[str]]]:
+    """Seed items + curated items, captioned by `kind`'s policy (a sidecar .txt wins)."""
+    identity = identity_tags(character)
+    repeats = ws.config.bootstrap.seed_repeats
+    items: dict[int, ItemSpec] = {}
+    for img in seed_images(s, character):
+        items[img.id] = ItemSpec(img.id, caption_for(kind, character.trigger, identity, view_tags(img)), repeats)
+    report: dict[str, list[str]] = {"edited": [], "imported": [], "ignored": []}
+    images, ignored = curated_files(ws.curated_dir(character.slug))
+    report["ignored"] = [p.name for p in ignored]
+    for path in images:
+        row, how = register_curated(s, ws, character, path, journal)
+        if how in report:
+            report[how].append(path.name)
+        if row.id in items:
+            continue
+        caption = read_sidecar(path) or caption_for(kind, character.trigger, identity, view_tags(row))
+        if not caption.startswith(character.trigger):
+            caption = f"{character.trigger}, {caption}"
+        items[row.id] = ItemSpec(row.id, caption, 1)
+    return list(items.values()), report
+
+
+def sync_curated(ws: Workspace, slug: str, kind: str | None = None) -> SyncResult:
+    """Snapshot curated/ into a dataset version; unchanged content makes no new version."""
+    from lorastrap.bootstrap_stage import training_kind
+    from lorastrap.characters import get_character
+    from lorastrap.datasets import diff_versions, get_version
+
+    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+        character = get_character(s, slug)
+        kind = kind or training_kind(ws, s, character)
+        items, report = build_items(s, ws, character, kind, journal)
+        version, created = create_version(s, character, items, kind=kind, policy=kind, note="curated")
+        result = SyncResult(version=version.number if created else None, created=created, kind=kind,
+                            total=version.item_count, edited=report["edited"],
+                            imported=report["imported"], ignored=report["ignored"])
+        if created and version.number > 1:
+            d = diff_versions(s, get_version(s, character, version.number - 1), version)
+            result.added = [i.image.file_name or i.image.sha256[:12] for i in d.added]
+            result.removed = [i.image.file_name or i.image.sha256[:12] for i in d.removed]
+        return result
+
+
+def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence[Path] = ()) -> SyncResult:
+    """`lorastrap curate --keep/--reject`: copy kept candidates into curated/, set rejects aside."""
+    curated = ws.curated_dir(slug)
+    if not ws.character_dir(slug).is_dir():
+        raise UserError(f"no folder for character {slug!r}; see `lorastrap character list`")
+    resolved_keep = [_resolve_candidate(ws, slug, p) for p in keep]
+    resolved_reject = [_resolve_candidate(ws, slug, p) for p in reject]
+    curated.mkdir(parents=True, exist_ok=True)
+    for src in resolved_keep:
+        target = curated / src.name
+        if not target.exists():
+            shutil.copy2(src, target)
+    for src in resolved_reject:
+        aside = src.parent / ".rejected"
+        aside.mkdir(exist_ok=True)
+        shutil.move(str(src), aside / src.name)
+    return sync_curated(ws, slug)
+
+
+def _resolve_candidate(ws: Workspace, slug: str, path: Path) -> Path:
+    path = Path(path)
+    if path.is_file():
+        return path
+    matches = sorted(ws.candidates_dir(slug).glob(f"r*/{path.name}"))
+    if not matches:
+        raise UserError(f"{path}: no such candidate; see the files in {ws.candidates_dir(slug)}")
+    return matches[-1]
+
+
+class _PreviewDone(Exception):
+    def __init__(self, rows: list[dict[str, str]]) -> None:
+        self.rows = rows
+
+
+def preview_captions(ws: Workspace, slug: str, kind: str | None = None) -> list[dict[str, str]]:
+    """The captions the next dataset version would get, without writing anything."""
+    from lorastrap.bootstrap_stage import training_kind
+    from lorastrap.characters import get_character
+
+    try:
+        with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+            character = get_character(s, slug)
+            kind = kind or training_kind(ws, s, character)
+            items, _ = build_items(s, ws, character, kind, journal)
+            images = {i.id: i for i in s.scalars(select(Image).where(Image.id.in_([it.image_id for it in items])))}
+            raise _PreviewDone([
+                {"image": images[it.image_id].file_name or images[it.image_id].sha256[:12],
+                 "origin": images[it.image_id].origin, "repeats": str(it.repeats), "caption": it.caption}
+                for it in items
+            ])
+    except _PreviewDone as done:  # the transaction and any blob writes were rolled back
+        return done.rows
