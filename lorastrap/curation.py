@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.captions import caption_for, read_sidecar
+from lorastrap.captions import caption_for, parse_tags, read_sidecar
 from lorastrap.datasets import ItemSpec, create_version
 from lorastrap.errors import UserError
 from lorastrap.image_store import find_image, store_image
-from lorastrap.images import CROP_VIEW_TAGS, is_image_name, load_image
+from lorastrap.images import is_image_name, load_image
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
 from registry.journal import FileJournal
@@ -50,13 +50,11 @@ def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def view_tags(image: Image) -> list[str]:
-    """What varies in this image, as tags: its view (generated) or framing (seed crop)."""
+    """What varies in a curated image, as tags: the view it was generated for (+ extra tags)."""
     prov = image.provenance or {}
     tags = list(prov.get("variable_tags") or [])
     if prov.get("view") and prov["view"] not in tags and prov["view"] != "front":
         tags.insert(0, prov["view"])
-    if image.origin == "crop":
-        tags += CROP_VIEW_TAGS.get(prov.get("piece", ""), [])
     return tags
 
 
@@ -65,12 +63,24 @@ def view_of(image: Image) -> str:
     return prov.get("view") or "front"
 
 
+def source_items(s: Session, character: Character) -> list[tuple[Image, list[str]]]:
+    """The seed set (dataset v1's images) with the tags that vary in each (framing of a crop).
+
+    These stay in every version: the source is never replaced by generated images.
+    """
+    from lorastrap.datasets import get_version, version_items
+
+    fixed = {character.trigger, *identity_tags(character)}
+    try:
+        first = get_version(s, character, 1)
+    except UserError:
+        return []
+    return [(it.image, [t for t in parse_tags(it.caption) if t not in fixed])
+            for it in version_items(s, first)]
+
+
 def seed_images(s: Session, character: Character) -> list[Image]:
-    """The source images of every round: crops when the seed was cropped, else the seeds."""
-    rows = list(s.scalars(select(Image).where(Image.character_id == character.id,
-                                              Image.origin.in_(("seed", "crop"))).order_by(Image.id)))
-    crops = [r for r in rows if r.origin == "crop"]
-    return crops or rows
+    return [img for img, _ in source_items(s, character)]
 
 
 @dataclass
@@ -124,8 +134,8 @@ def build_items(
     identity = identity_tags(character)
     repeats = ws.config.bootstrap.seed_repeats
     items: dict[int, ItemSpec] = {}
-    for img in seed_images(s, character):
-        items[img.id] = ItemSpec(img.id, caption_for(kind, character.trigger, identity, view_tags(img)), repeats)
+    for img, variable in source_items(s, character):
+        items[img.id] = ItemSpec(img.id, caption_for(kind, character.trigger, identity, variable), repeats)
     report: dict[str, list[str]] = {"edited": [], "imported": [], "ignored": []}
     images, ignored = curated_files(ws.curated_dir(character.slug))
     report["ignored"] = [p.name for p in ignored]
