@@ -34,7 +34,7 @@ class StepResult:
 
 
 def character_status(ws: Workspace, name: str | None = None) -> list[StageStatus]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
         if name:
             return [compute_status(ws, s, get_character(s, name))]
         return [compute_status(ws, s, c) for c in s.scalars(select(Character).order_by(Character.slug))]

@@ -67,12 +67,12 @@ def add_character(
     loaded = [load_image(p, min_side=limits.min_side, max_pixels=limits.max_pixels) for p in images]
     if len({l.data for l in loaded}) != len(loaded):
         raise UserError("the same image was given twice; give distinct seed images")
-    if ws.character_dir(slug).exists():
-        raise Conflict(f"the folder {ws.character_dir(slug)} already exists; remove it or choose another name")
 
     with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
         if s.scalars(select(Character.id).where(Character.slug == slug)).first():
             raise Conflict(f"a character {slug!r} already exists; choose another name or `lorastrap character rm {slug}`")
+        if ws.character_dir(slug).exists():
+            raise Conflict(f"the folder {ws.character_dir(slug)} already exists; remove it or choose another name")
         taken = set(s.scalars(select(Character.trigger)))
         if trigger:
             trigger = validate_trigger(trigger)
@@ -94,6 +94,8 @@ def add_character(
         crop_names: list[str] = []
         for l in loaded:
             name_png = f"{l.path.stem}.png"
+            if name_png in seed_names:  # a/img.png and b/img.png must not overwrite each other
+                name_png = f"{l.path.stem}-{len(seed_names) + 1}.png"
             atomic_write_bytes(ws.seed_dir(slug) / name_png, l.data)
             seed_names.append(name_png)
             seed_row = store_image(s, ws.blobs, l.data, origin="seed", character_id=character.id,
@@ -106,10 +108,15 @@ def add_character(
                 file_name = f"{l.path.stem}-{crop_name}.png"
                 atomic_write_bytes(ws.seed_dir(slug) / "crops" / file_name, data)
                 crop_names.append(file_name)
+                view = CROP_VIEW_TAGS.get(crop_name, []) if crop == "zoom" else []
+                if piece.size == l.image.size:
+                    # The full frame is the seed itself: one image row whatever the file's bytes.
+                    items.append((seed_row, view))
+                    continue
                 row = store_image(s, ws.blobs, data, origin="crop", character_id=character.id,
                                   journal=journal, parent_id=seed_row.id, file_name=file_name,
                                   provenance={"crop": crop, "piece": crop_name, "parent": seed_row.sha256})
-                items.append((row, CROP_VIEW_TAGS.get(crop_name, []) if crop == "zoom" else []))
+                items.append((row, view))
         repeats = ws.config.bootstrap.seed_repeats
         specs = [ItemSpec(img.id, caption_for("style", trigger, tag_list, view), repeats) for img, view in items]
         version, _ = create_version(s, character, specs, kind="style", policy="style", note="seed")
@@ -124,34 +131,26 @@ def add_character(
         )
 
 
+LIST_COLUMNS = ("slug", "name", "trigger", "stage", "round", "dataset_version", "loras")
+
+
 def list_characters(ws: Workspace) -> list[dict[str, Any]]:
-    """One summary row per character, in two queries whatever the number of characters."""
-    with ws.open_registry() as reg, reg.session() as s:
-        versions = dict(
-            s.execute(
-                select(DatasetVersion.character_id, func.max(DatasetVersion.number)).group_by(
-                    DatasetVersion.character_id
-                )
-            ).all()
-        )
-        loras = dict(
-            s.execute(
-                select(Lora.character_id, func.count(Lora.id))
-                .where(Lora.character_id.is_not(None))
-                .group_by(Lora.character_id)
-            ).all()
-        )
-        return [
-            {
-                "slug": c.slug, "name": c.display_name, "trigger": c.trigger, "stage": c.stage,
-                "round": c.round, "dataset_version": versions.get(c.id), "loras": loras.get(c.id, 0),
-            }
-            for c in s.scalars(select(Character).order_by(Character.slug))
-        ]
+    """One summary row per character, in one statement of plain columns.
+
+    No ORM objects: building 10,000 `Character` entities (JSON and datetime columns) cost ~5x what
+    this statement costs (benchmarks/registry_scale.py, docs/benchmarks.md "Registry").
+    """
+    latest = (select(func.max(DatasetVersion.number))
+              .where(DatasetVersion.character_id == Character.id).scalar_subquery())
+    loras = select(func.count(Lora.id)).where(Lora.character_id == Character.id).scalar_subquery()
+    query = select(Character.slug, Character.display_name, Character.trigger, Character.stage,
+                   Character.round, latest, loras).order_by(Character.slug)
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        return [dict(zip(LIST_COLUMNS, row)) for row in s.connection().execute(query).all()]
 
 
 def show_character(ws: Workspace, name: str) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
         c = get_character(s, name)
         latest = latest_version(s, c)
         return {

@@ -13,7 +13,7 @@ from lorastrap.workspace import Workspace
 
 
 def list_datasets(ws: Workspace, name: str) -> list[dict[str, Any]]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
         c = get_character(s, name)
         return [
             {"version": f"v{v.number}", "kind": v.kind, "policy": v.caption_policy, "items": v.item_count,
@@ -24,7 +24,7 @@ def list_datasets(ws: Workspace, name: str) -> list[dict[str, Any]]:
 
 
 def diff_datasets(ws: Workspace, name: str, a: str, b: str) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
         c = get_character(s, name)
         d = diff_versions(s, get_version(s, c, a), get_version(s, c, b))
 

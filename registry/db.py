@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.migrate import current_revision, head_revision, upgrade
@@ -16,6 +17,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
+
+
+def resolve_driver(url: str) -> URL:
+    """`postgresql://` means psycopg 3 to SQLAlchemy 2.1; fall back to psycopg2 when only it is installed."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is not None:
+            return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
 
 
 def make_engine(url: str) -> Engine:
@@ -39,10 +49,12 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write", True) else "BEGIN")
+            # Read-only sessions (session(write=False)) take no write lock, so listing never waits.
+            write = conn.get_execution_options().get("lorastrap_write", True)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(resolve_driver(url), pool_pre_ping=True)
 
 
 class Registry:
@@ -54,10 +66,13 @@ class Registry:
         if migrate:
             upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(lorastrap_write=False), expire_on_commit=False
+        )
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        with self._sessions() as s:
+    def session(self, write: bool = True) -> Iterator[Session]:
+        with (self._sessions if write else self._read_sessions)() as s:
             with s.begin():
                 yield s
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -20,7 +21,9 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
+    # Parsing the migration scripts costs ~8 ms; every command opens the registry, so parse once.
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head

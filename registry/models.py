@@ -137,6 +137,8 @@ class DatasetItem(Base):
     __tablename__ = "dataset_items"
     __table_args__ = (
         Index("ix_dataset_items_live", "character_id", "removed_in", "added_in"),
+        # apply_changes finds the live rows of the changed images: O(changed), not O(dataset)
+        Index("ix_dataset_items_image", "character_id", "image_id", "removed_in"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     character_id: Mapped[int] = mapped_column(ForeignKey("characters.id", ondelete="CASCADE"))

@@ -26,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "curate": "lorastrap.cli.bootstrap:curate_cmd",
     "captions": "lorastrap.cli.bootstrap:captions_cmd",
     "lineage": "lorastrap.cli.bootstrap:lineage_cmd",
+    "export": "lorastrap.cli.export:export",
+    "watch": "lorastrap.cli.watch:watch_cmd",
+    "worker": "lorastrap.cli.watch:worker_cmd",
+    "jobs": "lorastrap.cli.jobs:jobs",
 }
 
 
@@ -55,7 +59,8 @@ def cli(ctx: click.Context, workspace: str | None, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="lorastrap", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(n)'s code (commands themselves return None).
+        rv = cli.main(args=argv, prog_name="lorastrap", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -70,4 +75,4 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
-    sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)
