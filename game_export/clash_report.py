@@ -23,6 +23,7 @@ from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contac
 from registry.atomic import atomic_write_text
 
 THUMB = 160
+SHEET_MIN_CELL = 112  # room for the "id0.98 st0.41" label under small (64 px) cells
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -78,10 +79,12 @@ def write_style_sheets(report: Mapping, out_dir: Path) -> dict[str, Path]:
             labels.append(f"{row['label']}  R={_num(row['scores']['retention'])}")
             for cell in by_row.get(row["key"], []):
                 with Image.open(out_dir / cell["image"]) as im:
-                    cells.append(SheetCell(im.copy(), f"id {_num(cell['identity'])} st {_num(cell['style'])}"))
-        title = f"{report['character']['name']} × {style['name']} — columns: " + ", ".join(
+                    cells.append(SheetCell(im.copy(), f"id{_num(cell['identity'])} st{_num(cell['style'])}"))
+        # The default bitmap font has ASCII only: no "×" or dashes in sheet text.
+        title = f"{report['character']['name']} x {style['name']}; columns: " + ", ".join(
             f"{v} s{s}" for v in report["views"] for s in report["seeds"])
-        sheet = make_contact_sheet(cells, columns, title=title, row_labels=labels)
+        size = max(SHEET_MIN_CELL, min(256, max((c.image.width for c in cells), default=64)))
+        sheet = make_contact_sheet(cells, columns, cell_size=size, title=title, row_labels=labels)
         path = out_dir / "sheets" / f"{_safe_name(style['name'])}.png"
         save_contact_sheet(sheet, path)
         sheets[style["name"]] = path

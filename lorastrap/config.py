@@ -53,11 +53,16 @@ class BootstrapSettings:
 
 @dataclass
 class WatchSettings:
-    debounce_s: float = 3.0
-    stable_checks: int = 2
+    debounce_s: float = 3.0  # a folder must be quiet this long before it is read
+    stable_checks: int = 2  # then every file's size+mtime must match this many times in a row
+    stable_interval_s: float = 0.25  # spacing of those checks
+    write_timeout_s: float = 60.0  # a file written to but never closed counts as finished after this
     heartbeat_s: float = 10.0
-    stale_after_s: float = 60.0
+    stale_after_s: float = 60.0  # a running job without heartbeat this long is re-queued (crash)
     max_attempts: int = 3
+    poll_s: float = 2.0  # how often a worker looks for jobs queued by other processes
+    rescan_s: float = 30.0  # how often the watcher re-lists characters (those added on other machines)
+    train_on_import: bool = True  # an inbox drop that becomes a character also queues its first training
 
 
 @dataclass

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "curate": "lorastrap.cli.bootstrap:curate_cmd",
     "captions": "lorastrap.cli.bootstrap:captions_cmd",
     "lineage": "lorastrap.cli.bootstrap:lineage_cmd",
+    "demo": "lorastrap.cli.demo:demo_cmd",
     "export": "lorastrap.cli.export:export",
     "watch": "lorastrap.cli.watch:watch_cmd",
     "worker": "lorastrap.cli.watch:worker_cmd",

@@ -1,0 +1,126 @@
+"""`clash fix`: a compat style LoRA that no longer writes into the character's subspace.
+
+Method ("subspace projection"): for every module both LoRAs touch, the style's update is projected
+off the character's column (output) subspace,
+
+    ΔW_style' = (I − L_c L_cᵀ) · ΔW_style,       L_c = orthonormal basis of col(ΔW_char),
+
+then re-factored to the style's rank with an SVD (up = L'·√σ, down = √σ·V'ᵀ, alpha = rank so the
+scale is 1). What the style writes outside the character's directions is kept exactly; modules the
+character does not touch are copied unchanged. The idea of keeping concept updates in mutually
+orthogonal subspaces so that they add without crosstalk is Orthogonal Adaptation (Po et al.,
+CVPR 2024, arXiv:2312.02432) and O-LoRA (Wang et al., 2023, arXiv:2310.14152); here it is applied
+after training to an existing style LoRA, as a projection, without retraining. See docs/clash.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import torch
+
+from lorastrap.clash.blocks import block_of
+from lorastrap.clash.lora_file import LoraFile, LoraModule, kohya_metadata
+from lorastrap.clash.weightspace import module_delta, projection_energy, thin_svd
+
+METHOD = "subspace-projection"
+METHOD_CITATION = "Orthogonal Adaptation, Po et al. CVPR 2024 (arXiv:2312.02432); O-LoRA, Wang et al. 2023 (arXiv:2310.14152)"
+
+
+def project_out(style: LoraModule, character: LoraModule, energy: float = 1.0) -> LoraModule:
+    """The style module with its component inside the character's column subspace removed."""
+    s = module_delta(style)
+    c = module_delta(character, energy)
+    outside = (s.basis - c.basis @ (c.basis.T @ s.basis)) * s.sigma[None, :]
+    new = thin_svd(outside, s.rows)
+    rank, k = style.rank, new.sigma.numel()
+    root = new.sigma.sqrt()
+    up = torch.zeros(style.out_features, rank, dtype=torch.float64)
+    down = torch.zeros(rank, style.in_features, dtype=torch.float64)
+    up[:, :k] = new.basis * root[None, :]
+    down[:k] = root[:, None] * new.rows
+    return LoraModule(
+        style.key,
+        down.reshape(style.down.shape).to(torch.float32),
+        up.reshape(style.up.shape).to(torch.float32),
+        float(rank),  # the scale is folded into the factors
+    )
+
+
+@dataclass
+class FixResult:
+    lora: LoraFile
+    changed_modules: int
+    energy_before: float  # share of the style's update inside the character subspace, before…
+    energy_after: float  # …and after (≈ 0 by construction)
+    kept_energy: float  # ‖ΔW_style'‖² / ‖ΔW_style‖² over the changed modules
+    blocks: list[str]
+
+
+def compat_lora(style: LoraFile, character: LoraFile, energy: float = 1.0,
+                blocks: Collection[str] | None = None) -> FixResult:
+    """Build the compat LoRA; `blocks` limits the projection to those LBW blocks (default: all)."""
+    modules: dict[str, LoraModule] = {}
+    before = after = total = kept = 0.0
+    changed: set[str] = set()
+    for key, module in style.modules.items():
+        char = character.modules.get(key)
+        block = block_of(key)
+        if char is None or (blocks is not None and block not in blocks):
+            modules[key] = module
+            continue
+        fixed = project_out(module, char, energy)
+        modules[key] = fixed
+        c = module_delta(char, energy)
+        s_old, s_new = module_delta(module), module_delta(fixed)
+        total += s_old.energy
+        kept += s_new.energy
+        before += projection_energy(s_old, c) * s_old.energy
+        after += projection_energy(s_new, c) * s_new.energy
+        changed.add(block or "?")
+    result = LoraFile(modules, style.arch, "kohya", dict(style.metadata), None, list(style.warnings))
+    return FixResult(
+        lora=result,
+        changed_modules=sum(1 for k in modules if modules[k] is not style.modules[k]),
+        energy_before=before / total if total else 0.0,
+        energy_after=after / kept if kept else 0.0,
+        kept_energy=kept / total if total else 1.0,
+        blocks=sorted(changed),
+    )
+
+
+def kohya_tensors(lora: LoraFile, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+    """{kohya key: tensor} — `lora_unet_….lora_down.weight` / `.lora_up.weight` / `.alpha`."""
+    out: dict[str, torch.Tensor] = {}
+    for key, module in sorted(lora.modules.items()):
+        stem = lora.kohya_key(key)
+        out[f"{stem}.lora_down.weight"] = module.down.to(dtype).contiguous()
+        out[f"{stem}.lora_up.weight"] = module.up.to(dtype).contiguous()
+        out[f"{stem}.alpha"] = torch.tensor(float(module.alpha), dtype=dtype)
+    return out
+
+
+def compat_metadata(style: LoraFile, result: FixResult, style_name: str, character_name: str,
+                    extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Kohya/modelspec metadata of the compat file: the style's own, updated, plus lineage keys."""
+    meta = kohya_metadata(style)
+    ranks = sorted({m.rank for m in result.lora.modules.values()})
+    meta.setdefault("ss_network_module", "networks.lora")
+    meta["ss_network_dim"] = str(ranks[-1]) if ranks else "0"
+    meta["ss_network_alpha"] = meta["ss_network_dim"]
+    meta["modelspec.title"] = f"{style_name} (compat: {character_name})"
+    meta.setdefault("modelspec.sai_model_spec", "1.0.0")
+    meta.update({
+        "lorastrap.kind": "external",
+        "lorastrap.compat_method": METHOD,
+        "lorastrap.compat_citation": METHOD_CITATION,
+        "lorastrap.compat_with": character_name,
+        "lorastrap.compat_of": style_name,
+        "lorastrap.compat_blocks": ",".join(result.blocks),
+        "lorastrap.compat_energy_before": f"{result.energy_before:.6f}",
+        "lorastrap.compat_energy_after": f"{result.energy_after:.6f}",
+        "lorastrap.compat_kept_energy": f"{result.kept_energy:.6f}",
+    })
+    meta.update(extra or {})
+    return meta

@@ -1,0 +1,129 @@
+"""`lorastrap clash fix NAME --style S --out FILE`: write the compat style LoRA (kohya format,
+registered as kind `compat` with the style as parent), then re-run the grid with the original and
+the compat LoRA side by side to show identity retention before and after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lorastrap.clash.fix import METHOD, METHOD_CITATION, compat_lora, compat_metadata, kohya_tensors
+from lorastrap.clash.grid import GRID, STYLE_ONLY, Section, Variant
+from lorastrap.clash.persist import assign_image_paths, persist_run
+from lorastrap.clash.report import build_report
+from lorastrap.clash.run import (
+    ClashOptions, Context, StyleRef, check_budget, grid_spec, load_context, measure, open_generator, plan_sections,
+    report_header,
+)
+from lorastrap.clash.weightspace import analyse
+from lorastrap.errors import UserError
+from lorastrap.models.hashing import sha256_file
+from lorastrap.workspace import Workspace
+from registry.journal import FileJournal
+from registry.models import Lora
+
+
+@dataclass
+class FixOutcome:
+    path: Path
+    lora_id: int
+    energy_before: float
+    energy_after: float
+    kept_energy: float
+    blocks: list[str]
+    before_after: list[dict]
+    report_html: Path | None
+    run_id: int | None
+
+
+def _register_compat(ws: Workspace, ctx: Context, style: StyleRef, out: Path, tensors: dict, meta: dict,
+                     result) -> int:
+    from lorastrap.training.kohya_format import write_kohya_file
+
+    name = out.stem
+    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+        row = s.query(Lora).filter(Lora.kind == "compat", Lora.name == name, Lora.character_id == ctx.character_id).first()
+        if not out.exists():
+            journal.will_create(out)
+        saved = write_kohya_file(tensors, out, meta)
+        row = row or Lora(kind="compat", name=name, character_id=ctx.character_id)
+        row.file_path, row.sha256, row.short_hash = ws.rel(out), saved.sha256, saved.model_hash[:12]
+        row.arch, row.base_model, row.parent_lora_id = ctx.arch, ctx.base_spec, style.row_id
+        row.hyperparams = {"trigger": style.trigger, "method": METHOD, "citation": METHOD_CITATION,
+                           "compat_with_lora": ctx.char_row_id, "blocks": result.blocks}
+        row.metrics = {"energy_before": result.energy_before, "energy_after": result.energy_after,
+                       "kept_energy": result.kept_energy}
+        row.status = "ready"
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _before_after(sections: list[Section], scores: dict) -> list[dict]:
+    original, compat = sections
+    rows = []
+    for v_old, v_new in zip((v for v in original.variants if v.kind == GRID), (v for v in compat.variants if v.kind == GRID)):
+        old, new = scores[(original.style, v_old.key)], scores[(compat.style, v_new.key)]
+        rows.append({"character_weight": v_old.character_weight, "style_weight": v_old.style_weight,
+                     "retention_before": old.retention, "retention_after": new.retention,
+                     "style_gain_before": old.style_gain, "style_gain_after": new.style_gain})
+    return rows
+
+
+def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None, *, energy: float = 1.0,
+              only_flagged: bool = False, grid: bool = True, report_out: Path | None = None,
+              options: ClashOptions | None = None) -> FixOutcome:
+    ctx = load_context(ws, name, [style_name], options.lora_id if options else None)
+    style = ctx.styles[0]
+    report = analyse(style.lora, ctx.char_lora)
+    blocks = report.flagged_blocks if only_flagged else None
+    if only_flagged and not blocks:
+        raise UserError(f"the weight-space analysis flags no block for {style.name}; drop --only-flagged to project everywhere")
+    result = compat_lora(style.lora, ctx.char_lora, energy, blocks)
+    out = Path(out) if out else ws.loras_dir(ctx.slug) / f"{ctx.slug}-{style.name}-compat.safetensors"
+    if out.suffix != ".safetensors":
+        raise UserError(f"{out} must end in .safetensors (the compat LoRA is written in kohya safetensors format)")
+    meta = compat_metadata(style.lora, result, style.name, ctx.slug)
+    lora_id = _register_compat(ws, ctx, style, out.resolve(), kohya_tensors(result.lora), meta, result)
+    outcome = FixOutcome(out, lora_id, result.energy_before, result.energy_after, result.kept_energy,
+                         result.blocks, [], None, None)
+    if grid:
+        outcome = _rerun(ws, ctx, style, out.resolve(), lora_id, outcome, report_out, options or ClashOptions([style.name]))
+    return outcome
+
+
+def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: int, outcome: FixOutcome,
+           report_out: Path | None, opts: ClashOptions) -> FixOutcome:
+    opts = replace(opts, styles=[style.name], presets=False)
+    compat_name = f"{style.name}-compat"
+    base = plan_sections(ctx, opts, {})[0]
+    compat_variants = [Variant(v.kind, v.character_weight, v.style_weight, v.blocks,
+                               compat_name if v.style_weight else None, v.label)
+                       for v in base.variants]
+    sections = [base, Section(f"{style.name} (compat)", compat_name, style.trigger, compat_variants)]
+    seeds = [opts.seed + i for i in range(opts.seeds)]
+    with open_generator(ws, ctx, extra=[(path, compat_name)]) as gen:
+        spec = grid_spec(ws, ctx, opts, dict(gen.pipe.unet.config), seeds)
+        spec.a1111_names[compat_name] = path.stem
+        total = check_budget(sections, spec, opts)
+        measured = measure(ws, ctx, gen, sections, spec, opts)
+    all_cells = measured.cells + measured.verify_cells
+    assign_image_paths(all_cells)
+    weightspace = {style.name: analyse(style.lora, ctx.char_lora)}
+    from lorastrap.clash.lora_file import read_lora
+
+    weightspace[sections[1].style] = analyse(read_lora(path), ctx.char_lora)
+    doc = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec, ctx.slug,
+                       opts.threshold, weightspace, measured.advice, measured.verify_sections, measured.verify_cells,
+                       measured.verify_scores)
+    before_after = _before_after(sections, measured.scores)
+    doc["fix"] = {"file": str(path), "lora_id": lora_id, "method": METHOD, "citation": METHOD_CITATION,
+                  "energy_before": outcome.energy_before, "energy_after": outcome.energy_after,
+                  "kept_energy": outcome.kept_energy, "blocks": outcome.blocks, "before_after": before_after}
+    out_dir = Path(report_out) if report_out else path.with_name(path.stem + "-report")
+    run_id, files = persist_run(
+        ws, out_dir, doc, all_cells, character_id=ctx.character_id, character_lora_id=ctx.char_row_id,
+        style_lora_ids={style.name: style.row_id, sections[1].style: lora_id, compat_name: lora_id},
+        params={"kind": "fix", "style": style.name, "compat_lora_id": lora_id, "views": spec.views, "seeds": spec.seeds,
+                "threshold": opts.threshold}, summary={"before_after": before_after, "images": total})
+    return replace(outcome, before_after=before_after, report_html=files.html, run_id=run_id)

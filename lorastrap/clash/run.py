@@ -1,0 +1,263 @@
+"""`lorastrap clash NAME --styles …`: plan the grid, generate it with one pipeline, measure,
+advise, verify the advice on held-out seeds, write the report and record the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from PIL import Image
+
+from lorastrap.characters import get_character
+from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
+from lorastrap.clash.grid import (
+    CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, count_cells, run_grid, variant_with_blocks,
+)
+from lorastrap.clash.lora_file import LoraFile
+from lorastrap.clash.metrics import CachedEmbedder, EmbeddingIdentity, IdentityMetric, RowScores, metric_labels, score_grid
+from lorastrap.clash.persist import assign_image_paths, persist_run
+from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification
+from lorastrap.clash.service import base_arch, character_lora, check_style_for, load_registered, loadable_path, resolve_style
+from lorastrap.clash.weightspace import WeightSpaceReport, analyse
+from lorastrap.embedding import default_embedder
+from lorastrap.errors import UserError
+from lorastrap.workspace import Workspace
+
+DEFAULT_VIEWS = ("front", "from side", "from behind")
+VERIFY_SEED_OFFSET = 1000
+
+
+@dataclass
+class ClashOptions:
+    styles: Sequence[str]
+    weights: Sequence[float] = (0.3, 0.6, 1.0)
+    character_weights: Sequence[float] = (1.0,)
+    seeds: int = 2
+    seed: int = 1
+    views: Sequence[str] | None = None
+    out: Path | None = None
+    max_cells: int = 400
+    threshold: float = 0.6
+    presets: bool = True
+    verify_seeds: int = 1
+    steps: int = 20
+    cfg: float = 6.0
+    clip_model: str | None = None
+    lora_id: int | None = None
+    show_progress: bool = True
+    identity: IdentityMetric | None = None  # e.g. the lab reader; default: embedding cosine
+
+
+@dataclass
+class StyleRef:
+    name: str
+    row_id: int
+    lora: LoraFile
+    path: Path
+    trigger: str
+    a1111: str
+
+
+@dataclass
+class Context:
+    character_id: int
+    slug: str
+    trigger: str
+    base_spec: str
+    arch: str
+    char_row_id: int
+    char_lora: LoraFile
+    char_path: Path
+    char_a1111: str
+    styles: list[StyleRef] = field(default_factory=list)
+
+
+def load_context(ws: Workspace, name: str, style_names: Sequence[str], lora_id: int | None = None) -> Context:
+    """Everything a clash needs from the registry, validated (errors say what to do next)."""
+    if not style_names:
+        raise UserError("no style given; pass --styles NAME [NAME…] (see `lorastrap style list`)")
+    with ws.open_registry() as reg, reg.session() as s:
+        character = get_character(s, name)
+        row = character_lora(s, character, lora_id)
+        base_spec = character.base_model or ws.config.workspace.base_model
+        arch = base_arch(ws, base_spec)
+        char_lora = load_registered(ws, row)
+        ctx = Context(character.id, character.slug, character.trigger, base_spec, arch, row.id, char_lora,
+                      loadable_path(ws, row, char_lora), Path(row.file_path).stem)
+        for style_name in dict.fromkeys(style_names):
+            style_row = resolve_style(s, style_name, character)
+            lora = load_registered(ws, style_row)
+            check_style_for(lora, char_lora, style_row.name, arch)
+            ctx.styles.append(StyleRef(style_row.name, style_row.id, lora, loadable_path(ws, style_row, lora),
+                                       (style_row.hyperparams or {}).get("trigger", ""), Path(style_row.file_path).stem))
+    return ctx
+
+
+def analyse_weights(ws: Workspace, name: str, style_names: Sequence[str], lora_id: int | None = None) -> dict:
+    """`clash NAME --weights-only`: the weight-space report of each style, no generation."""
+    ctx = load_context(ws, name, style_names, lora_id)
+    reports = {st.name: analyse(st.lora, ctx.char_lora) for st in ctx.styles}
+    ranked = sorted(reports, key=lambda n: -reports[n].overall_projection_energy)
+    return {"character": ctx.slug, "arch": ctx.arch, "lbw_blocks": list(lbw_layout(ctx.arch)),
+            "ranking": ranked, "styles": {n: r.to_dict() for n, r in reports.items()}}
+
+
+def plan_sections(ctx: Context, opts: ClashOptions, weightspace: dict[str, WeightSpaceReport]) -> list[Section]:
+    """Baselines, each style weight × character weight, and the candidates measured at the top weight:
+    community block-weight presets and a cut of the blocks the weight-space analysis flags."""
+    weights = sorted({float(w) for w in opts.weights})
+    if not weights or any(w <= 0 for w in weights):
+        raise UserError("--weights must be positive numbers, e.g. --weights 0.3,0.6,1.0")
+    top, base_cw = weights[-1], float(opts.character_weights[0])
+    sections = []
+    for st in ctx.styles:
+        variants = [Variant(CHARACTER_ONLY, base_cw, 0.0), Variant(STYLE_ONLY, 0.0, top)]
+        variants += [Variant(GRID, float(cw), w, label=f"char {cw:g}, style {w:g}")
+                     for cw in opts.character_weights for w in weights]
+        if opts.presets:
+            variants += [variant_with_blocks(f"preset:{p.name}", base_cw, top, p.block_weights(),
+                                             label=f"preset {p.name}, style {top:g}") for p in presets_for(ctx.arch)]
+        flagged = weightspace[st.name].flagged_blocks if st.name in weightspace else []
+        if flagged:
+            blocks = {**{b: 1.0 for b in lbw_layout(ctx.arch)}, **{b: 0.0 for b in flagged}}
+            variants.append(variant_with_blocks("weightspace-cut", base_cw, top, blocks,
+                                                label=f"cut {'+'.join(flagged)}, style {top:g}"))
+        sections.append(Section(st.name, st.name, st.trigger, variants))
+    return sections
+
+
+def grid_spec(ws: Workspace, ctx: Context, opts: ClashOptions, unet_config: dict, seeds: Sequence[int]) -> GridSpec:
+    encoders = ("text_encoder", "text_encoder_2") if ctx.arch == "sdxl" else ("text_encoder",)
+    return GridSpec(ctx.slug, ctx.trigger, list(opts.views or DEFAULT_VIEWS), list(seeds), ctx.arch,
+                    layout_from_unet_config(unet_config, encoders), ws.config.bootstrap.negative_prompt,
+                    opts.steps, opts.cfg,
+                    a1111_names={ctx.slug: ctx.char_a1111, **{st.name: st.a1111 for st in ctx.styles}})
+
+
+def _curated(ws: Workspace, slug: str, limit: int = 40) -> list[Image.Image]:
+    folder = ws.curated_dir(slug)
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))[:limit] \
+        if folder.is_dir() else []
+    images = []
+    for path in files:
+        with Image.open(path) as im:
+            images.append(im.convert("RGB"))
+    return images
+
+
+@dataclass
+class Measured:
+    cells: list[GridCell]
+    scores: dict[tuple[str, str], RowScores]
+    advice: dict[str, Advice]
+    verify_sections: list[Section]
+    verify_cells: list[GridCell]
+    verify_scores: dict[tuple[str, str], RowScores]
+    identity: IdentityMetric
+
+
+def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec: GridSpec,
+            opts: ClashOptions) -> Measured:
+    """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
+    embedder = CachedEmbedder(default_embedder(opts.clip_model))
+    identity = opts.identity or EmbeddingIdentity(embedder)
+    curated = _curated(ws, ctx.slug)
+    cells = run_grid(gen, sections, spec, show_progress=opts.show_progress)
+    scores = score_grid(cells, identity, embedder, curated)
+    advice = {sec.style: make_advice(sec, scores, opts.threshold, spec, ctx.slug) for sec in sections}
+    verify_sections, verify_cells, verify_scores = [], [], {}
+    if opts.verify_seeds > 0:
+        seeds = [opts.seed + VERIFY_SEED_OFFSET + i for i in range(opts.verify_seeds)]
+        verify_spec = replace(spec, seeds=seeds)
+        for sec in sections:
+            base = [v for v in sec.variants if v.kind in (CHARACTER_ONLY, STYLE_ONLY)]
+            verify_sections.append(Section(sec.style, sec.adapter, sec.trigger, base + [advice_variant(advice[sec.style])]))
+        verify_cells = run_grid(gen, verify_sections, verify_spec, show_progress=opts.show_progress)
+        for cell in verify_cells:
+            cell.extra["phase"] = "verify"
+        verify_scores = score_grid(verify_cells, identity, embedder, curated)
+        for sec in sections:
+            advice[sec.style].verified = verification(advice[sec.style], verify_scores, seeds, opts.threshold)
+    return Measured(cells, scores, advice, verify_sections, verify_cells, verify_scores, identity)
+
+
+def check_budget(sections: Sequence[Section], spec: GridSpec, opts: ClashOptions) -> int:
+    total = count_cells(sections, spec) + len(sections) * 3 * len(spec.views) * max(0, opts.verify_seeds)
+    if total > opts.max_cells:
+        raise UserError(f"the grid needs {total} images, more than --max-cells {opts.max_cells}; use fewer "
+                        "--weights/--seeds/--views, --no-presets, or raise --max-cells")
+    return total
+
+
+def report_header(ctx: Context, measured: Measured, opts: ClashOptions) -> dict:
+    return {
+        "character": {"name": ctx.slug, "trigger": ctx.trigger, "lora": str(ctx.char_path), "a1111": ctx.char_a1111,
+                      "lora_id": ctx.char_row_id},
+        "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity)),
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "params": {"weights": list(opts.weights), "character_weights": list(opts.character_weights),
+                   "steps": opts.steps, "cfg": opts.cfg, "presets": opts.presets, "verify_seeds": opts.verify_seeds},
+    }
+
+
+@dataclass
+class ClashOutcome:
+    run_id: int
+    out_dir: Path
+    html: Path
+    json: Path
+    sheets: dict[str, Path]
+    ranking: list[dict]
+    advice: list[dict]
+    cells: int
+    weak_metric: bool
+
+
+def default_out(ws: Workspace, slug: str) -> Path:
+    return ws.exports_dir(slug) / "clash" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[Path, str]] = ()):
+    """ONE pipeline with the character LoRA and every style LoRA loaded as named adapters."""
+    from lorastrap.generation import Generator
+    from lorastrap.models.base import resolve_base_model
+
+    gen = Generator(resolve_base_model(ctx.base_spec, ws.root))
+    try:
+        gen.add_lora(ctx.char_path, ctx.slug)
+        for st in ctx.styles:
+            gen.add_lora(st.path, st.name)
+        for path, adapter in extra:
+            gen.add_lora(path, adapter)
+    except BaseException:
+        gen.close()
+        raise
+    return gen
+
+
+def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
+    ctx = load_context(ws, name, opts.styles, opts.lora_id)
+    weightspace = {st.name: analyse(st.lora, ctx.char_lora) for st in ctx.styles}
+    sections = plan_sections(ctx, opts, weightspace)
+    out_dir = Path(opts.out) if opts.out else default_out(ws, ctx.slug)
+    seeds = [opts.seed + i for i in range(opts.seeds)]
+    with open_generator(ws, ctx) as gen:
+        spec = grid_spec(ws, ctx, opts, dict(gen.pipe.unet.config), seeds)
+        total = check_budget(sections, spec, opts)
+        measured = measure(ws, ctx, gen, sections, spec, opts)
+    all_cells = measured.cells + measured.verify_cells
+    assign_image_paths(all_cells)
+    report = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec,
+                          ctx.slug, opts.threshold, weightspace, measured.advice, measured.verify_sections,
+                          measured.verify_cells, measured.verify_scores)
+    summary = {"ranking": report["ranking"], "images": total}
+    run_id, files = persist_run(ws, out_dir, report, all_cells, character_id=ctx.character_id,
+                                character_lora_id=ctx.char_row_id,
+                                style_lora_ids={st.name: st.row_id for st in ctx.styles},
+                                params={"kind": "grid", "styles": [st.name for st in ctx.styles], "views": spec.views,
+                                        "seeds": spec.seeds, "threshold": opts.threshold, **report["params"]},
+                                summary=summary)
+    return ClashOutcome(run_id, out_dir, files.html, files.json, files.sheets, report["ranking"],
+                        [s["advice"] for s in report["styles"]], len(all_cells), measured.identity.weak)

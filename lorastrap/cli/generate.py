@@ -1,0 +1,42 @@
+"""`lorastrap generate NAME --views … --per-view N --seed S`: candidate images with the LoRA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lorastrap.cli.common import echo_json, json_option, pass_app
+
+
+@click.command("generate")
+@click.argument("name")
+@click.option("--lora", "lora_id", type=int, help="LoRA id (default: the character's newest).")
+@click.option("--views", help='Comma-separated views, e.g. "from side,from behind" (default: workspace views).')
+@click.option("--per-view", type=int, default=4, show_default=True, help="Images per view.")
+@click.option("--seed", type=int, default=0, show_default=True, help="First seed; each image adds one.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: characters/NAME/candidates/r<round>/).")
+@click.option("--prompt", "extra_prompt", default="", help="Extra tags appended to every prompt.")
+@click.option("--negative", help="Negative prompt (default: the workspace's).")
+@click.option("--steps", type=int, default=20, show_default=True)
+@click.option("--cfg", type=float, default=6.0, show_default=True, help="CFG scale.")
+@click.option("--weight", type=float, default=1.0, show_default=True, help="LoRA weight.")
+@click.option("--sampler", type=click.Choice(["ddim", "euler", "euler_a", "dpmpp_2m"]), default="ddim",
+              show_default=True)
+@json_option
+@pass_app
+def generate_cmd(app, name: str, lora_id: int | None, views: str | None, per_view: int, seed: int,  # type: ignore[no-untyped-def]
+                 out_dir: Path | None, extra_prompt: str, negative: str | None, steps: int, cfg: float,
+                 weight: float, sampler: str, as_json: bool) -> None:
+    """Generate NAME with its LoRA over views × seeds; PNGs carry A1111 parameters."""
+    from lorastrap.generate_runs import generate_candidates
+
+    view_list = [v.strip() for v in views.split(",") if v.strip()] if views else None
+    paths = generate_candidates(app.workspace(), name, view_list, per_view, seed, lora_id=lora_id,
+                                out_dir=out_dir, extra_prompt=extra_prompt, negative=negative,
+                                steps=steps, cfg=cfg, weight=weight, sampler=sampler)
+    if as_json:
+        echo_json([str(p) for p in paths])
+        return
+    click.echo(f"generated {len(paths)} image(s) in {paths[0].parent if paths else out_dir}")

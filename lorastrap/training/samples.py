@@ -1,0 +1,55 @@
+"""Sample images during training: fixed prompts and seeds, one labelled grid PNG per save."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+
+from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
+from lorastrap.generation import GenContext, GeneratedImage, GenRequest, run_requests, save_generated
+from lorastrap.training.config import TrainConfig
+
+GRID_COLUMNS = 4
+
+
+def sample_requests(prompts: Sequence[str], cfg: TrainConfig, resolution: int) -> list[GenRequest]:
+    return [GenRequest(prompt=p, seed=cfg.sample_seed + i, steps=cfg.sample_steps, cfg=cfg.sample_cfg,
+                       width=resolution, height=resolution, extra={"purpose": "training sample"})
+            for i, p in enumerate(prompts)]
+
+
+@contextlib.contextmanager
+def on_device(modules: Sequence[torch.nn.Module], device) -> Iterator[None]:
+    """Bring offloaded modules to the device for the duration, then back where they were."""
+    homes = [next(m.parameters()).device for m in modules]
+    for m in modules:
+        m.to(device)
+    try:
+        yield
+    finally:
+        for m, home in zip(modules, homes):
+            m.to(home)
+
+
+def _label(prompt: str, trigger: str | None) -> str:
+    tags = [t.strip() for t in prompt.split(",") if t.strip()]
+    rest = [t for t in tags if t != trigger]
+    return ", ".join(rest[-2:]) if rest else prompt
+
+
+def render_samples(pipe, prompts: Sequence[str], cfg: TrainConfig, ctx: GenContext, resolution: int,
+                   out_dir: Path, step: int, title: str) -> tuple[Path, list[GeneratedImage]]:
+    """Generate the sample prompts with the model as it is now; save images and the grid."""
+    requests = sample_requests(prompts, cfg, resolution)
+    images = run_requests(pipe, requests, ctx)
+    step_dir = Path(out_dir) / f"step-{step:06d}"
+    for i, img in enumerate(images):
+        img.provenance["training_step"] = step
+        save_generated(img, step_dir / f"{i:02d}.png")
+    cells = [SheetCell(img.image, _label(req.prompt, cfg.trigger)) for img, req in zip(images, requests)]
+    sheet = make_contact_sheet(cells, columns=min(GRID_COLUMNS, len(cells)), title=f"{title} — step {step}")
+    grid = save_contact_sheet(sheet, Path(out_dir) / f"step-{step:06d}.png")
+    return grid, images

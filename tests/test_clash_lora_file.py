@@ -1,0 +1,139 @@
+"""Reading style LoRAs: kohya and diffusers/peft keys, SDXL layouts, validation errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_tensors
+from lorastrap.clash.lora_file import LoraFormatError, check_compatible, read_lora
+from lorastrap.clash.synthetic import random_lora
+from lorastrap.clash.weightspace import analyse
+
+SHAPES = {
+    "unet.down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q": (32, 32),
+    "unet.down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k": (32, 24),
+    "unet.up_blocks_1_attentions_1_proj_out": (64, 64),
+    "te1.text_model_encoder_layers_0_self_attn_q_proj": (24, 24),
+}
+
+
+def _kohya_file(tmp_path, name="style.safetensors", seed=0, rank=4, alpha=2.0, metadata=None):
+    lora = random_lora(SHAPES, rank=rank, seed=seed, alpha=alpha)
+    path = tmp_path / name
+    save_file(kohya_tensors(lora, torch.float32), str(path), metadata=metadata or {"ss_network_module": "networks.lora"})
+    return path, lora
+
+
+def test_kohya_file_round_trips(tmp_path):
+    path, original = _kohya_file(tmp_path)
+    lora = read_lora(path)
+    assert lora.key_format == "kohya" and set(lora.modules) == set(SHAPES)
+    for key, module in original.modules.items():
+        assert torch.allclose(lora.modules[key].delta(), module.delta())
+        assert lora.modules[key].alpha == 2.0
+    assert lora.arch == "sd15"  # attention in down block 0 is an SD1.x layout
+    assert lora.kohya_key("te1.text_model_encoder_layers_0_self_attn_q_proj").startswith("lora_te_")
+
+
+def test_diffusers_peft_keys_read_the_same_modules(tmp_path):
+    kohya_path, original = _kohya_file(tmp_path)
+    dotted = {
+        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k",
+        "unet.up_blocks.1.attentions.1.proj_out",
+        "text_encoder.text_model.encoder.layers.0.self_attn.q_proj",
+    }
+    tensors = {}
+    for name in dotted:
+        key = name.replace("text_encoder.", "te1.", 1).replace(".", "_").replace("_", ".", 1)
+        tensors[f"{name}.lora_A.weight"] = original.modules[key].down
+        tensors[f"{name}.lora_B.weight"] = original.modules[key].up
+    meta = {"lora_adapter_metadata": json.dumps({"unet.lora_alpha": 2.0, "unet.r": 4,
+                                                 "text_encoder.lora_alpha": 2.0, "text_encoder.r": 4})}
+    path = tmp_path / "diffusers.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    lora = read_lora(path)
+    assert lora.key_format == "diffusers"
+    assert set(lora.modules) == set(original.modules)
+    for key, module in original.modules.items():
+        assert torch.allclose(lora.modules[key].delta(), module.delta())
+    # Without the adapter metadata diffusers assumes alpha = rank; so do we.
+    save_file(tensors, str(path))
+    assert read_lora(path).modules[next(iter(SHAPES))].alpha == 4.0
+
+
+def test_sdxl_compvis_keys_map_to_diffusers_names(tmp_path):
+    down, up = torch.randn(4, 2048), torch.randn(640, 4)
+    tensors = {
+        "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": down,
+        "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_up.weight": up,
+        "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.alpha": torch.tensor(4.0),
+        "lora_unet_output_blocks_1_1_proj_in.lora_down.weight": torch.randn(4, 1280),
+        "lora_unet_output_blocks_1_1_proj_in.lora_up.weight": torch.randn(1280, 4),
+        "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": torch.randn(4, 1280),
+        "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": torch.randn(5120, 4),
+    }
+    path = tmp_path / "xl.safetensors"
+    save_file(tensors, str(path))
+    lora = read_lora(path)
+    assert set(lora.modules) == {
+        "unet.down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k",
+        "unet.up_blocks_0_attentions_1_proj_in",
+        "te2.text_model_encoder_layers_0_mlp_fc1",
+    }
+    assert lora.arch == "sdxl"
+    assert lora.kohya_key("te1.text_model_encoder_layers_0_mlp_fc1") == "lora_te1_text_model_encoder_layers_0_mlp_fc1"
+
+
+def test_architecture_mismatch_is_one_clear_error(tmp_path):
+    _, sd15 = _kohya_file(tmp_path)
+    xl_path, _ = _kohya_file(tmp_path, "xl.safetensors", metadata={"ss_base_model_version": "sdxl_base_v1-0"})
+    xl = read_lora(xl_path)
+    assert xl.arch == "sdxl"
+    with pytest.raises(LoraFormatError, match=r"is an SDXL LoRA but the character's base model is SD1.5; use a style LoRA trained for SD1.5"):
+        check_compatible(xl, sd15, "watercolor")
+    with pytest.raises(LoraFormatError, match="different base models"):
+        check_compatible(random_lora({next(iter(SHAPES)): (32, 48)}, 4), sd15)
+    check_compatible(read_lora(_kohya_file(tmp_path, "ok.safetensors", seed=3)[0]), sd15)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("style.ckpt", b"PK\x03\x04", "only .safetensors LoRAs are read"),
+    ("broken.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{", "not a valid safetensors"),
+])
+def test_unreadable_files_are_user_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(LoraFormatError, match=message):
+        read_lora(path)
+
+
+def test_non_lora_files_are_rejected(tmp_path):
+    path = tmp_path / "loha.safetensors"
+    save_file({"lora_unet_x.hada_w1_a": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(LoraFormatError, match="LyCORIS"):
+        read_lora(path)
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(LoraFormatError, match="no LoRA weights found"):
+        read_lora(path)
+    with pytest.raises(LoraFormatError, match="no such file"):
+        read_lora(tmp_path / "missing.safetensors")
+
+
+def test_compat_file_written_in_kohya_format_reads_back(tmp_path):
+    style_path, _ = _kohya_file(tmp_path, seed=1)
+    char_path, _ = _kohya_file(tmp_path, "char.safetensors", seed=2)
+    style, char = read_lora(style_path), read_lora(char_path)
+    result = compat_lora(style, char)
+    meta = compat_metadata(style, result, "watercolor", "kitsune")
+    out = tmp_path / "compat.safetensors"
+    save_file(kohya_tensors(result.lora), str(out), metadata=meta)
+    again = read_lora(out)
+    assert again.key_format == "kohya" and set(again.modules) == set(style.modules)
+    assert analyse(again, char).overall_projection_energy < 1e-5  # fp16 rounding only
+    assert again.metadata["lorastrap.compat_method"] == "subspace-projection"
+    assert again.metadata["ss_network_dim"] == "4" and again.metadata["ss_network_alpha"] == "4"
