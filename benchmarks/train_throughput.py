@@ -260,12 +260,13 @@ def _plain_loop(device, batch: int, steps: int, warmup: int, pixels, ids) -> tup
     return r * batch, _peak_gib(device)
 
 
-def _lorastrap_loop(device, batch: int, steps: int, warmup: int, pixels, ids, compile_unet: bool):  # type: ignore[no-untyped-def]
+def _lorastrap_loop(device, batch: int, steps: int, warmup: int, pixels, ids, compile_unet: bool,  # type: ignore[no-untyped-def]
+                    channels_last: bool = True):
     from diffusers import DDPMScheduler
 
     unet, vae, te = _sd15_parts(device, 0)
     cfg = TrainConfig.from_preset("style", max_train_steps=10_000, batch_size=batch, rank=16, alpha=16.0,
-                                  mixed_precision="bf16", channels_last=True, compile_unet=compile_unet,
+                                  mixed_precision="bf16", channels_last=channels_last, compile_unet=compile_unet,
                                   caption_dropout=0.0, lr_warmup_steps=0)
     dtype = torch.bfloat16
     samples, hidden = [], []
@@ -281,7 +282,8 @@ def _lorastrap_loop(device, batch: int, steps: int, warmup: int, pixels, ids, co
     if device.type == "cuda":
         torch.cuda.empty_cache()
     place_trainable([unet], device, dtype)
-    unet.to(memory_format=torch.channels_last)
+    if channels_last:
+        unet.to(memory_format=torch.channels_last)
     sched = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
     models = Models(None, "sd15", unet, None, None, sched, "epsilon", 16, 16.0, [], dtype)
     accelerator = make_accelerator("bf16")
@@ -316,10 +318,14 @@ def gpu_mode(args: argparse.Namespace) -> None:
     pixels = torch.rand(n, 3, side, side, device=device, generator=gen) * 2 - 1
     ids = torch.randint(0, 49407, (n, 77), device=device, generator=gen)
     rows = []
-    for batch, steps, warmup in ((1, 40, 10), (args.large_batch, 8, 3)):
-        for name, fn in (("plain diffusers+peft", lambda: _plain_loop(device, batch, steps, warmup, pixels, ids)),
-                         ("lorastrap", lambda: _lorastrap_loop(device, batch, steps, warmup, pixels, ids,
-                                                               args.compile))):
+    loops = [("plain diffusers+peft", lambda b, s, w: _plain_loop(device, b, s, w, pixels, ids)),
+             ("lorastrap", lambda b, s, w: _lorastrap_loop(device, b, s, w, pixels, ids, args.compile)),
+             ("lorastrap, NCHW", lambda b, s, w: _lorastrap_loop(device, b, s, w, pixels, ids, args.compile,
+                                                                  channels_last=False))]
+    loops = [loop for loop in loops if not args.only or loop[0] in args.only.split(",")]
+    for batch, steps, warmup in ((1, 60, 20), (args.large_batch, 8, 3)):
+        for name, run in loops:
+            fn = lambda: run(batch, steps, warmup)  # noqa: E731
             t0 = time.perf_counter()
             ips, mem = fn()
             rows.append((batch, name, ips, mem))
@@ -333,7 +339,7 @@ def gpu_mode(args: argparse.Namespace) -> None:
           f"{', torch.compile' if args.compile else ''}")
     print(f"{'batch':>5}  {'loop':<22}{'img/s':>9}{'peak GiB':>10}{'× plain':>9}")
     for batch, name, ips, mem in rows:
-        plain = next(r[2] for r in rows if r[0] == batch and r[1].startswith("plain"))
+        plain = next((r[2] for r in rows if r[0] == batch and r[1].startswith("plain")), float("nan"))
         print(f"{batch:>5}  {name:<22}{ips:>9.1f}{mem:>10.1f}{ips / plain:>9.2f}")
 
 
@@ -354,6 +360,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--large-batch", type=int, default=32, help="GPU large batch size")
     parser.add_argument("--compile", action="store_true", help="GPU: torch.compile the UNet in lorastrap's loop")
+    parser.add_argument("--only", help="GPU: comma-separated loop names to run (default: all)")
     parser.add_argument("--smoke", action="store_true", help="with --gpu: tiny sizes on the CPU, to check the script")
     args = parser.parse_args()
     gpu_mode(args) if args.gpu else cpu_mode(args)

@@ -82,8 +82,8 @@ def latency_trials(tmp: Path, debounce: float, burst: int, trials: int) -> list[
             curated = ws.curated_dir("char0")  # type: ignore[attr-defined]
             marks.clear()
             for src in srcs:
-                shutil.copyfile(src, curated / src.name)
                 time.sleep(0.02)
+                shutil.copyfile(src, curated / src.name)
             last = time.time()
             while "job" not in marks:
                 time.sleep(0.005)

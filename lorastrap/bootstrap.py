@@ -6,15 +6,17 @@ own short transaction, so an interrupted step resumes where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.bootstrap_stage import StageStatus, compute_status, training_kind
+from lorastrap.bootstrap_stage import StageStatus, compute_status
 from lorastrap.characters import get_character
 from lorastrap.curation import sync_curated
-from lorastrap.datasets import latest_version
+from lorastrap.datasets import get_version, latest_version
 from lorastrap.errors import PreconditionFailed
 from lorastrap.view_plan import plan_round
 from lorastrap.workspace import Workspace
@@ -27,6 +29,7 @@ class StepResult:
     step: str
     messages: list[str] = field(default_factory=list)
     lora_id: int | None = None
+    trained: Any = None  # train_runs.TrainedLora of a training step
     candidates: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     sample_grid: Path | None = None
@@ -104,8 +107,6 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
 
 def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate: int | None,
                 progress: bool, result: StepResult) -> None:
-    from lorastrap.train_runs import train_character_lora
-
     if auto_curate and stage == "candidates":
         from lorastrap.curation_assist import auto_curate as keep_best
 
@@ -117,27 +118,48 @@ def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate
     if sync.created:
         result.messages.append(f"dataset v{sync.version}: {sync.total} items ({sync.kind} captions)")
     with ws.open_registry() as reg, reg.session() as s:
-        c = get_character(s, slug)
-        status = compute_status(ws, s, c)
-        kind = training_kind(ws, s, c)
-        version = latest_version(s, c)
-        assert version is not None
-        version_no = version.number
+        status = compute_status(ws, s, get_character(s, slug))
     if not status.ready:
         raise PreconditionFailed(f"cannot {status.next_step} yet: {status.reason}")
+    train_version(ws, slug, None, progress=progress, result=result)
+
+
+def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, progress: bool = True,
+                  on_step: Callable[[int, float], None] | None = None, generate: bool = True,
+                  result: StepResult | None = None) -> StepResult:
+    """Train on a dataset version (default the latest) with the method's lineage and stages.
+
+    A style version that meets the next threshold starts the next round (its LoRA continues from
+    the previous round's weights, then candidates are generated); one below it — e.g. the watcher
+    retraining on a few more curated images — refreshes the current round's LoRA. A character
+    version trains the character LoRA and finishes the method.
+    """
+    from lorastrap.train_runs import train_character_lora
+
+    result = result or StepResult(slug=slug, step="noop")
+    with ws.open_registry() as reg, reg.session() as s:
+        c = get_character(s, slug)
+        status = compute_status(ws, s, c)
+        version = get_version(s, c, version_no) if version_no else latest_version(s, c)
+        if version is None:
+            raise PreconditionFailed(f"{slug} has no dataset version; add seed images first")
+        kind, version_no, stage, round_no = version.kind, version.number, c.stage, c.round
+    advance = kind == "character" or (status.ready and stage in ("seeded", "candidates"))
+    new_round = round_no + 1 if (kind == "style" and advance) else max(round_no, 1)
     parent = _last_lora(ws, slug)
-    new_round = round_no + 1 if kind == "style" else round_no
     lora = train_character_lora(
         ws, slug, kind, dataset_version=version_no, resume=True,
         init_from=parent[1] if (parent and kind == "style") else None,
         parent_lora_id=parent[0] if parent else None, round_no=new_round, progress=progress,
+        on_step=on_step,
     )
-    result.lora_id = lora.id
-    result.sample_grid = lora.sample_grid
-    result.step = f"train-{kind}"
+    result.lora_id, result.sample_grid, result.step = lora.id, lora.sample_grid, f"train-{kind}"
+    result.trained = lora
     result.messages.append(f"trained {kind} LoRA #{lora.id} on dataset v{version_no}: {lora.path}")
     if kind == "character":
         _set_stage(ws, slug, "character_trained")
-        return
-    _set_stage(ws, slug, "style_trained", new_round)
-    generate_round(ws, slug, new_round, result)
+    elif advance:
+        _set_stage(ws, slug, "style_trained", new_round)
+        if generate:
+            generate_round(ws, slug, new_round, result)
+    return result

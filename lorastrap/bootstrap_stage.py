@@ -53,8 +53,12 @@ def style_rounds(ws: Workspace) -> int:
 
 
 def training_kind(ws: Workspace, s: Session, character: Character) -> str:
-    """The kind of the next training: style until the style rounds are done, then character."""
-    return "character" if character.round >= style_rounds(ws) else "style"
+    """The caption policy of the next dataset version: style until the style rounds are done AND
+    the character threshold is reached, then character (identity tags pruned)."""
+    if character.round < style_rounds(ws):
+        return "style"
+    total = len(seed_images(s, character)) + len(curated_files(ws.curated_dir(character.slug))[0])
+    return "character" if total >= ws.config.bootstrap.thresholds[-1] else "style"
 
 
 def next_threshold(ws: Workspace, character: Character) -> int:
@@ -96,7 +100,7 @@ def compute_status(ws: Workspace, s: Session, character: Character) -> StageStat
     if character.stage == "style_trained":
         status.next_step = f"generate candidates for round {character.round}"
         return status
-    kind = training_kind(ws, s, character)
+    kind = "character" if character.round >= style_rounds(ws) else "style"
     status.threshold = next_threshold(ws, character)
     status.next_step = (
         f"train style round {character.round + 1}" if kind == "style" else "train the character LoRA"

@@ -47,7 +47,7 @@ def generate_candidates(
     lora_id: int | None = None, out_dir: Path | None = None, extra_prompt: str = "",
     negative: str | None = None, *, plan: Sequence[PlannedImage] | None = None,
     round_no: int | None = None, steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG,
-    weight: float = 1.0, sampler: str = "ddim",
+    weight: float = 1.0, sampler: str = "ddim", progress: bool = True,
 ) -> list[Path]:
     """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
@@ -82,7 +82,7 @@ def generate_candidates(
         if info["lora"]:
             gen.add_lora(info["lora"][3], info["lora"][1])
             gen.set_weights({info["lora"][1]: weight})
-        images = gen.generate(requests)
+        images = gen.generate(requests, progress=progress)
 
     paths: list[Path] = []
     with FileJournal() as journal, ws.open_registry() as reg, reg.session() as s:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 import lorastrap
 from lorastrap.errors import UserError
@@ -111,7 +112,7 @@ def _provenance(req: GenRequest, ctx: GenContext, size: tuple[int, int]) -> dict
 
 
 def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
-                 max_batch: int = MAX_BATCH) -> list[GeneratedImage]:
+                 max_batch: int = MAX_BATCH, progress: bool = False) -> list[GeneratedImage]:
     """Generate every request with `pipe`, batching requests that share steps/cfg/size.
 
     Each image has its own seeded generator, so its pixels do not depend on its batch-mates.
@@ -122,6 +123,7 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
     for i, r in enumerate(requests):
         groups.setdefault((r.steps, r.cfg, r.width or native, r.height or native), []).append(i)
     results: list[GeneratedImage | None] = [None] * len(requests)
+    bar = tqdm(total=len(requests), desc="generating", unit="img", disable=not progress)
     for (steps, cfg, width, height), indices in groups.items():
         for start in range(0, len(indices), max_batch):
             chunk = [requests[i] for i in indices[start:start + max_batch]]
@@ -136,6 +138,8 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
             for i, req, img in zip(indices[start:start + max_batch], chunk, images):
                 size = (width, height)
                 results[i] = GeneratedImage(img, _parameters(req, ctx, size), _provenance(req, ctx, size))
+            bar.update(len(chunk))
+    bar.close()
     return [r for r in results if r is not None]
 
 
@@ -211,7 +215,7 @@ class Generator:
         active = [ActiveLora(**{**self.loras[n].__dict__, "weight": w}) for n, w in self.weights.items()]
         return GenContext(self.ref.name, self.ref.sha256, self.sampler, active)
 
-    def generate(self, requests: Sequence[GenRequest]) -> list[GeneratedImage]:
+    def generate(self, requests: Sequence[GenRequest], progress: bool = False) -> list[GeneratedImage]:
         if self.pipe is None:
             raise RuntimeError("generator is closed")
-        return run_requests(self.pipe, requests, self.context())
+        return run_requests(self.pipe, requests, self.context(), progress=progress)

@@ -129,18 +129,19 @@ def plain_result(value: Any) -> dict[str, Any]:
 
 @register_kind("train")
 def run_train(ws: Any, payload: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
-    from lorastrap.train_runs import train_character_lora
+    from lorastrap.bootstrap import train_version
     from lorastrap.training.loop import TrainingInterrupted
 
     progress.log(f"training {payload['kind']} LoRA of {payload['slug']} on dataset v{payload.get('dataset_version')}")
     try:
-        result = train_character_lora(
-            ws, payload["slug"], payload["kind"], dataset_version=payload.get("dataset_version"), resume=True,
-            progress=progress.show_bar,
+        # The method's own step: lineage (parent, round, init-from) and stage, as `bootstrap` does.
+        step = train_version(
+            ws, payload["slug"], payload.get("dataset_version"), progress=progress.show_bar,
             on_step=lambda step, loss: progress(step, None, f"loss {loss:.4f}", bar=False))
     except TrainingInterrupted as exc:  # it checkpointed: to the worker this is a stop, not a failure
         raise JobInterrupted(str(exc)) from None
-    return plain_result(result)
+    return {**plain_result(step.trained), "messages": step.messages,
+            "candidates": [str(p) for p in step.candidates]}
 
 
 @register_kind("sleep")

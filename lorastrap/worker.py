@@ -61,7 +61,7 @@ class Worker:
         self._interrupt_pending = False
         self._signals_installed = False
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
         log.info(message)
         if self.emit is not None:
             self.emit(message)
@@ -96,7 +96,7 @@ class Worker:
         if not synthetic:
             name = signal.Signals(signum).name
             if not self.stop_event.is_set():
-                self._say(f"{name}: stopping" + (" after checkpointing the running job" if in_handler else ""))
+                self.say(f"{name}: stopping" + (" after checkpointing the running job" if in_handler else ""))
             self.request_stop(f"stopped by {name}")
         if in_handler:
             raise KeyboardInterrupt
@@ -121,7 +121,7 @@ class Worker:
         changed = jobs.requeue_stale(self.reg, self.settings.stale_after_s)
         for job in changed:
             verb = "re-queued" if job["status"] == "queued" else "failed"
-            self._say(f"job {job['id']} {verb}: {job['error']}")
+            self.say(f"job {job['id']} {verb}: {job['error']}")
         return changed
 
     def run(self, *, drain: bool = False, max_jobs: int | None = None) -> dict[str, int]:
@@ -160,7 +160,7 @@ class Worker:
         progress.run_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         with _job_log(log_file):
-            self._say(f"job {job['id']} started: {describe(job)} (attempt {job['attempts']}/{job['max_attempts']}, "
+            self.say(f"job {job['id']} started: {describe(job)} (attempt {job['attempts']}/{job['max_attempts']}, "
                       f"worker {self.name})")
             with self._heartbeat(job, progress):
                 outcome, result, error = self._execute(job, progress)
@@ -189,28 +189,30 @@ class Worker:
             return "failed", {}, f"{exc.__class__.__name__}: {exc}"
         finally:
             with self._lock:
-                self._progress, self._in_handler = None, False
+                # a synthetic SIGINT the handler's own signal handler consumed must not make a
+                # later real Ctrl-C look synthetic
+                self._progress, self._in_handler, self._interrupt_pending = None, False, False
 
     def _record(self, job: dict[str, Any], outcome: str, result: dict[str, Any], error: str, took: float) -> str:
         jid = job["id"]
         if outcome == "done":
             if not jobs.finish(self.reg, jid, self.name, result):
                 outcome = "cancelled"
-                self._say(f"job {jid} finished after it was cancelled or re-queued; result not recorded")
+                self.say(f"job {jid} finished after it was cancelled or re-queued; result not recorded")
             else:
-                self._say(f"job {jid} done in {took:.1f} s")
+                self.say(f"job {jid} done in {took:.1f} s")
         elif outcome == "failed":
             jobs.fail(self.reg, jid, self.name, error)
-            self._say(f"job {jid} failed: {error}")
+            self.say(f"job {jid} failed: {error}")
         elif outcome == "shutdown":
             why = error or self.stop_reason or "stopped"
             jobs.release(self.reg, jid, self.name, f"interrupted ({why}); resumes from its checkpoint")
             outcome = "released"
-            self._say(f"job {jid} interrupted and re-queued; it resumes from its checkpoint")
+            self.say(f"job {jid} interrupted and re-queued; it resumes from its checkpoint")
         elif outcome == "cancelled":
-            self._say(f"job {jid} cancelled")
+            self.say(f"job {jid} cancelled")
         else:  # lost: another worker re-queued it after our heartbeat went stale
-            self._say(f"job {jid} was taken back from this worker (heartbeat too late)")
+            self.say(f"job {jid} was taken back from this worker (heartbeat too late)")
         return outcome
 
     @contextlib.contextmanager
@@ -227,7 +229,7 @@ class Worker:
                     log.warning("job %s: heartbeat failed: %s", job["id"], exc)
                     continue
                 reason = "cancelled" if status == "cancelled" else "lost"
-                self._say(f"job {job['id']} is {status} in the registry; stopping it")
+                self.say(f"job {job['id']} is {status} in the registry; stopping it")
                 self._stop_current(reason, interrupt_main=True)
                 return
 
@@ -268,7 +270,7 @@ def run_worker(ws: Any, *, drain: bool = False, kinds: Iterable[str] | None = No
             from lorastrap.errors import UserError
 
             raise UserError(f"unknown job kind(s) {', '.join(unknown)}; known: {', '.join(known_kinds())}")
-        worker._say(f"worker {worker.name} running kinds {', '.join(worker.kinds or known_kinds())}"
+        worker.say(f"worker {worker.name} running kinds {', '.join(worker.kinds or known_kinds())}"
                     + ("; exits when the queue is empty" if drain else "; Ctrl-C stops"))
         with worker.signals():
             return worker.run(drain=drain, max_jobs=max_jobs)

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -90,3 +89,17 @@ def test_sigterm_checkpoints_requeues_and_exits(watch_ws, reg, lorastrap_argv, p
     assert (row["status"], row["attempts"], row["worker"]) == ("queued", 0, None)
     stopped_at = _step(watch_ws, job["id"])
     assert 3 <= stopped_at < 400
+
+
+def test_cancelling_a_running_job_stops_it_and_the_worker_goes_on(watch_ws, reg, lorastrap_argv, poll) -> None:  # type: ignore[no-untyped-def]
+    long = jobs.enqueue(reg, "sleep", {"steps": 1000, "step_s": 0.02})
+    short = jobs.enqueue(reg, "sleep", {"steps": 2, "step_s": 0.01})
+    proc = _start_worker(lorastrap_argv, watch_ws)
+    poll(lambda: _step(watch_ws, long["id"]) >= 2, timeout=60)
+    jobs.cancel(reg, long["id"])
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert f"job {long['id']} cancelled" in out and "1 cancelled, 1 done" in out
+    assert _step(watch_ws, long["id"]) < 1000
+    assert jobs.get_job(reg, long["id"])["status"] == "cancelled"
+    assert jobs.get_job(reg, short["id"])["status"] == "done"

@@ -22,30 +22,33 @@ import torch
 
 from lorastrap.clash.blocks import block_of
 from lorastrap.clash.lora_file import LoraFile, LoraModule, kohya_metadata
-from lorastrap.clash.weightspace import module_delta, projection_energy, thin_svd
+from lorastrap.clash.weightspace import ThinDelta, module_delta, projection_energy, thin_svd
 
 METHOD = "subspace-projection"
 METHOD_CITATION = "Orthogonal Adaptation, Po et al. CVPR 2024 (arXiv:2312.02432); O-LoRA, Wang et al. 2023 (arXiv:2310.14152)"
 
 
+def _project(style: ThinDelta, character: ThinDelta) -> ThinDelta:
+    """(I − L_c L_cᵀ) ΔW_style as a thin SVD (its rows stay the style's rows, re-mixed)."""
+    outside = (style.basis - character.basis @ (character.basis.T @ style.basis)) * style.sigma[None, :]
+    return thin_svd(outside, style.rows)
+
+
+def _factor(delta: ThinDelta, like: LoraModule) -> LoraModule:
+    """Kohya factors of `delta` in the shape of `like` (same rank, zero-padded; alpha = rank → scale 1)."""
+    rank, k = like.rank, delta.sigma.numel()
+    root = delta.sigma.sqrt()
+    up = torch.zeros(like.out_features, rank, dtype=torch.float64)
+    down = torch.zeros(rank, like.in_features, dtype=torch.float64)
+    up[:, :k] = delta.basis * root[None, :]
+    down[:k] = root[:, None] * delta.rows
+    return LoraModule(like.key, down.reshape(like.down.shape).to(torch.float32),
+                      up.reshape(like.up.shape).to(torch.float32), float(rank))
+
+
 def project_out(style: LoraModule, character: LoraModule, energy: float = 1.0) -> LoraModule:
     """The style module with its component inside the character's column subspace removed."""
-    s = module_delta(style)
-    c = module_delta(character, energy)
-    outside = (s.basis - c.basis @ (c.basis.T @ s.basis)) * s.sigma[None, :]
-    new = thin_svd(outside, s.rows)
-    rank, k = style.rank, new.sigma.numel()
-    root = new.sigma.sqrt()
-    up = torch.zeros(style.out_features, rank, dtype=torch.float64)
-    down = torch.zeros(rank, style.in_features, dtype=torch.float64)
-    up[:, :k] = new.basis * root[None, :]
-    down[:k] = root[:, None] * new.rows
-    return LoraModule(
-        style.key,
-        down.reshape(style.down.shape).to(torch.float32),
-        up.reshape(style.up.shape).to(torch.float32),
-        float(rank),  # the scale is folded into the factors
-    )
+    return _factor(_project(module_delta(style), module_delta(character, energy)), style)
 
 
 @dataclass
@@ -70,10 +73,9 @@ def compat_lora(style: LoraFile, character: LoraFile, energy: float = 1.0,
         if char is None or (blocks is not None and block not in blocks):
             modules[key] = module
             continue
-        fixed = project_out(module, char, energy)
-        modules[key] = fixed
-        c = module_delta(char, energy)
-        s_old, s_new = module_delta(module), module_delta(fixed)
+        c, s_old = module_delta(char, energy), module_delta(module)
+        s_new = _project(s_old, c)
+        modules[key] = _factor(s_new, module)
         total += s_old.energy
         kept += s_new.energy
         before += projection_energy(s_old, c) * s_old.energy
@@ -88,6 +90,12 @@ def compat_lora(style: LoraFile, character: LoraFile, energy: float = 1.0,
         kept_energy=kept / total if total else 1.0,
         blocks=sorted(changed),
     )
+
+
+def kohya_keys(lora: LoraFile) -> set[str]:
+    """The tensor names `kohya_tensors` writes, without building the tensors."""
+    return {f"{lora.kohya_key(key)}{suffix}" for key in lora.modules
+            for suffix in (".lora_down.weight", ".lora_up.weight", ".alpha")}
 
 
 def kohya_tensors(lora: LoraFile, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:

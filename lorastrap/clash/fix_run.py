@@ -7,8 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lorastrap.clash.fix import METHOD, METHOD_CITATION, compat_lora, compat_metadata, kohya_tensors
-from lorastrap.clash.grid import GRID, STYLE_ONLY, Section, Variant
+from sqlalchemy import select
+
+from lorastrap.clash.fix import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata, kohya_tensors
+from lorastrap.clash.grid import GRID, Section, Variant
+from lorastrap.clash.lora_file import read_lora
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import build_report
 from lorastrap.clash.run import (
@@ -17,7 +20,6 @@ from lorastrap.clash.run import (
 )
 from lorastrap.clash.weightspace import analyse
 from lorastrap.errors import UserError
-from lorastrap.models.hashing import sha256_file
 from lorastrap.workspace import Workspace
 from registry.journal import FileJournal
 from registry.models import Lora
@@ -37,12 +39,13 @@ class FixOutcome:
 
 
 def _register_compat(ws: Workspace, ctx: Context, style: StyleRef, out: Path, tensors: dict, meta: dict,
-                     result) -> int:
+                     result: FixResult) -> int:
     from lorastrap.training.kohya_format import write_kohya_file
 
     name = out.stem
     with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
-        row = s.query(Lora).filter(Lora.kind == "compat", Lora.name == name, Lora.character_id == ctx.character_id).first()
+        row = s.scalars(select(Lora).where(Lora.kind == "compat", Lora.name == name,
+                                           Lora.character_id == ctx.character_id)).first()
         if not out.exists():
             journal.will_create(out)
         saved = write_kohya_file(tensors, out, meta)
@@ -110,8 +113,6 @@ def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: in
     all_cells = measured.cells + measured.verify_cells
     assign_image_paths(all_cells)
     weightspace = {style.name: analyse(style.lora, ctx.char_lora)}
-    from lorastrap.clash.lora_file import read_lora
-
     weightspace[sections[1].style] = analyse(read_lora(path), ctx.char_lora)
     doc = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec, ctx.slug,
                        opts.threshold, weightspace, measured.advice, measured.verify_sections, measured.verify_cells,

@@ -59,10 +59,9 @@ def persist_run(ws: Workspace, out_dir: Path, report: dict, cells: Sequence[Grid
             for rel, cell in assign_image_paths(cells).items():
                 atomic_write_bytes(stage / rel, png_bytes(cell.generated.image, cell.generated.parameters,
                                                           cell.generated.provenance))
-            files = write_clash_report(report, stage)
-            stage_files = files
-        files = ReportFiles(out_dir / stage_files.html.name, out_dir / stage_files.json.name,
-                            {k: out_dir / v.relative_to(stage) for k, v in stage_files.sheets.items()})
+            staged = write_clash_report(report, stage)
+        files = ReportFiles(out_dir / staged.html.name, out_dir / staged.json.name,
+                            {k: out_dir / v.relative_to(stage) for k, v in staged.sheets.items()})
         run = ClashRun(character_id=character_id, character_lora_id=character_lora_id, out_dir=ws.rel(out_dir),
                        params=params, summary=summary)
         s.add(run)

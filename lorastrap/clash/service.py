@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lorastrap.characters import get_character
-from lorastrap.clash.fix import kohya_tensors
+from lorastrap.clash.fix import kohya_keys, kohya_tensors
 from lorastrap.clash.lora_file import (
     ARCH_LABELS, LoraFile, LoraFormatError, check_compatible, kohya_metadata, read_lora,
 )
@@ -143,8 +143,7 @@ def loadable_path(ws: Workspace, row: Lora, lora: LoraFile) -> Path:
     """The file as the generator loads it: the original when it already has diffusers-style kohya keys,
     else a normalised kohya copy in the cache (diffusers/peft keys, SDXL original-layout names)."""
     path = ws.abs(row.file_path)
-    wanted = set(kohya_tensors(lora, torch.float32))
-    if lora.key_format == "kohya" and set(lora.source_keys) == wanted:
+    if lora.key_format == "kohya" and set(lora.source_keys) == kohya_keys(lora):
         return path
     from lorastrap.training.kohya_format import write_kohya_file
 

@@ -92,8 +92,10 @@ def build_pipeline(arch: str = "sd15", seed: int = 0, tokenizer_dir: Path | None
     """The tiny pipeline in memory (random weights from `seed`)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
+    from lorastrap.models.base import quiet_diffusers
     from lorastrap.models.tokenizer import write_offline_clip_tokenizer
 
+    quiet_diffusers()
     if arch not in ARCHES:
         raise ValueError(f"unknown tiny arch {arch!r}; choose one of {', '.join(ARCHES)}")
     tok_dir = Path(tokenizer_dir or tempfile.mkdtemp(prefix="lorastrap-tok-"))

@@ -104,8 +104,7 @@ def save_kohya_lora(unet: torch.nn.Module, text_encoders: Sequence[torch.nn.Modu
 
 def read_kohya_lora(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     tensors, meta = load_safetensors(Path(path))
-    modules = {k.rsplit(".lora_", 1)[0].removesuffix(".alpha") for k in tensors}
-    if not modules or not all(k.startswith("lora_") and k.endswith(SUFFIXES) for k in tensors):
+    if not tensors or not all(k.startswith("lora_") and k.endswith(SUFFIXES) for k in tensors):
         raise UserError(f"{path} is not a kohya-format LoRA (keys like lora_unet_….lora_down.weight); "
                         "convert it with kohya's tools or pass another file")
     return tensors, meta

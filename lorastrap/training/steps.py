@@ -35,6 +35,8 @@ class StepRunner:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.base_lrs = [cfg.learning_rate, cfg.te_lr][: len(optimizer.param_groups)]
         self.device = objective.device
+        # one generator, re-seeded per micro-batch: creating a CUDA generator every step costs time
+        self.generator = torch.Generator(device=self.device)
 
     def step(self, step: int) -> tuple[int, torch.Tensor]:
         """Run optimizer step `step` (0-based); returns (epoch, detached loss on the device)."""
@@ -48,7 +50,7 @@ class StepRunner:
         for micro in range(accum):
             epoch, batch = self.schedule.batch((step * accum + micro) * world + rank)
             seed = step_seed(cfg.seed, step, micro, rank)
-            gen = torch.Generator(device=self.device).manual_seed(seed)
+            gen = self.generator.manual_seed(seed)
             # DDP: only the last micro-batch all-reduces the accumulated gradients
             sync = contextlib.nullcontext() if micro == accum - 1 else acc.no_sync(self.sync_module)
             with sync, acc.autocast():

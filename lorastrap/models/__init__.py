@@ -1,0 +1,1 @@
+"""Base models: sources (diffusers folder, hub id, single file), hashing, the built-in tiny model."""
