@@ -1,11 +1,12 @@
 """Training and generation throughput of lorastrap, as ratios measured side by side in one run.
 
 CPU mode (default), on the built-in tiny model at 64 px:
-  efficiency   = lorastrap `train_lora` steps/s ÷ bare UNet fwd+bwd+AdamW on cached inputs (≥ 0.90)
-  caching      = lorastrap steps/s ÷ a naive loop that runs the VAE and text encoder every step (≥ 2×)
+  efficiency   = lorastrap's step loop steps/s ÷ bare UNet fwd+bwd+AdamW on cached inputs (≥ 0.90)
+  caching      = lorastrap steps/s ÷ a naive loop that loads, tokenizes and runs the VAE and text
+                 encoder every step (≥ 2×)
   switch       = `set_adapters` weight switch time ÷ unloading and reloading the LoRA files (≤ 1/20)
 
-    python benchmarks/train_throughput.py [--steps 120] [--batch 4] [--rounds 3]
+    python benchmarks/train_throughput.py [--steps 20] [--batch 4] [--rounds 9]
 
 GPU mode, an SD 1.5-size random-initialised model at 512 px, bf16, rank-16 LoRA on the attention
 projections: lorastrap's step loop vs a plain diffusers+peft loop (VAE and text encoder every step,
@@ -68,7 +69,8 @@ def _images(folder: Path, n: int) -> list:
     return items
 
 
-def _lorastrap_rate(model_dir: Path, items, cfg: TrainConfig, root: Path, warmup: int) -> float:
+def _train_lora_rate(model_dir: Path, items, cfg: TrainConfig, root: Path, warmup: int) -> float:
+    """Steps/s of a whole `train_lora` run (progress bookkeeping included), from per-step stamps."""
     from lorastrap.training.loop import train_lora
 
     stamps: dict[int, float] = {}
@@ -79,41 +81,52 @@ def _lorastrap_rate(model_dir: Path, items, cfg: TrainConfig, root: Path, warmup
     return (last - warmup) / (stamps[last] - stamps[warmup])
 
 
-def _manual_loops(model_dir: Path, items, cfg: TrainConfig, steps: int, warmup: int) -> tuple[float, float]:
-    """(bare UNet steps/s on cached inputs, naive steps/s encoding images and captions every step)."""
-    from lorastrap.models.base import load_pipeline
-    from lorastrap.training.dataset import load_rgb
+def _step_loops(model_dir: Path, items, cfg: TrainConfig, root: Path):  # type: ignore[no-untyped-def]
+    """Three step functions over one model: lorastrap's StepRunner (the code `train_lora` runs
+    per step), the bare loop on fixed cached tensors, and the naive loop that loads, resizes,
+    tokenizes and encodes its batch every step (a plain diffusers-example data pipeline)."""
+    from lorastrap.models.base import resolve_base_model
+    from lorastrap.training.buckets import fit_to_bucket
+    from lorastrap.training.dataset import load_rgb, prepare_data
     from lorastrap.training.encode import image_to_tensor
+    from lorastrap.training.setup import setup_models
 
-    pipe = load_pipeline(model_dir)
-    unet, vae, te, tok = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
-    for m in (unet, vae, te):
-        m.requires_grad_(False)
-    torch.manual_seed(0)
-    unet.add_adapter(lora_config(cfg.rank, cfg.alpha, TARGETS, 0.0), adapter_name=ADAPTER)
-    opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4)
+    acc = make_accelerator("no")
+    models = setup_models(resolve_base_model(model_dir), cfg, None, acc.device, torch.float32)
+    data = prepare_data(items, cfg, resolution=64, bucket_step=16, vae=models.vae, text=models.text,
+                        model_hash="bench", cache_dir=root / "cache", device=acc.device, progress=False)
+    objective = Objective(models, data, cfg, acc.device)
+    optimizer = make_optimizer(models, cfg, acc.device)
+    unet, optimizer = acc.prepare(models.unet, optimizer)
+    objective.unet = unet
+    unet.train()
+    runner = StepRunner(objective, optimizer, acc, BatchSchedule(data.samples, cfg.batch_size, cfg.seed), cfg, unet)
+
+    vae, te, tok = models.vae, models.text.encoders[0], models.text.tokenizers[0]
+    plain_opt = torch.optim.AdamW([p for p in unet.parameters() if p.requires_grad], lr=1e-4)
     b = cfg.batch_size
     latents = torch.randn(b, 4, 8, 8)
     hidden = torch.randn(b, tok.model_max_length, te.config.hidden_size)
-    pixels = torch.stack([image_to_tensor(load_rgb(it.image_path)) for it in items[:b]])
-    ids = tok([it.caption for it in items[:b]], padding="max_length", max_length=tok.model_max_length,
-              truncation=True, return_tensors="pt").input_ids
 
     def update(lat: torch.Tensor, cond: torch.Tensor) -> None:
         noise = torch.randn_like(lat)
         t = torch.randint(0, 1000, (b,))
         loss = torch.nn.functional.mse_loss(unet(lat + noise, t, cond).sample, noise)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        plain_opt.step()
+        plain_opt.zero_grad(set_to_none=True)
 
     def naive(i: int) -> None:
+        batch = [items[(i * b + k) % len(items)] for k in range(b)]
+        pixels = torch.stack([image_to_tensor(fit_to_bucket(load_rgb(it.image_path), (64, 64))[0]) for it in batch])
+        ids = tok([it.caption for it in batch], padding="max_length", max_length=tok.model_max_length,
+                  truncation=True, return_tensors="pt").input_ids
         with torch.no_grad():
             lat = vae.encode(pixels).latent_dist.sample() * vae.config.scaling_factor
             cond = te(ids)[0]
         update(lat, cond)
 
-    return rate(lambda i: update(latents, hidden), steps, warmup), rate(naive, steps, warmup)
+    return {"lorastrap": lambda i: runner.step(i), "bare": lambda i: update(latents, hidden), "naive": naive}
 
 
 def _switch_vs_reload(model_dir: Path, root: Path, lora: Path, repeats: int = 20) -> tuple[float, float]:
@@ -147,29 +160,32 @@ def cpu_mode(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="lorastrap-bench-"))
     model_dir = build_tiny_model(root / "tiny", "sd15", 0)
     items = _images(root / "data", 8)
-    warmup = 10
-    cfg = TrainConfig.from_preset("style", max_train_steps=args.steps + warmup, batch_size=args.batch,
-                                  rank=4, alpha=4.0, sample_steps=2, save_every_steps=0,
-                                  lr_warmup_steps=0, caption_variants=4)
-    ours, bare, naive = [], [], []
-    for r in range(args.rounds):  # interleaved rounds: a shared machine's load hits all three alike
-        ours.append(_lorastrap_rate(model_dir, items, cfg, root / f"run{r}", warmup))
-        b, n = _manual_loops(model_dir, items, cfg, args.steps, warmup)
-        bare.append(b)
-        naive.append(n)
-        print(f"round {r + 1}: lorastrap {ours[-1]:.1f}  bare {b:.1f}  naive {n:.1f} steps/s", flush=True)
-    switch, reload = _switch_vs_reload(model_dir, root, root / "run0" / "out.safetensors")
-    o, b, n = (statistics.median(x) for x in (ours, bare, naive))
+    warmup = 5
+    cfg = TrainConfig.from_preset("style", max_train_steps=100_000, batch_size=args.batch, rank=4, alpha=4.0,
+                                  sample_steps=2, save_every_steps=0, lr_warmup_steps=0, caption_variants=4)
+    loops = _step_loops(model_dir, items, cfg, root)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    # Short blocks, interleaved: on a shared machine the load changes from second to second, and
+    # blocks side by side see the same load.
+    for r in range(args.rounds):
+        for name, fn in loops.items():
+            rates[name].append(rate(fn, args.steps, warmup))
+        print(f"round {r + 1:>2}: " + "  ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()) + " steps/s",
+              flush=True)
+    whole = _train_lora_rate(model_dir, items, cfg.with_overrides({"max_train_steps": 60}), root / "run", 10)
+    switch, reload = _switch_vs_reload(model_dir, root, root / "run" / "out.safetensors")
+    o, b, n = (statistics.median(rates[k]) for k in ("lorastrap", "bare", "naive"))
     print(f"\ntiny model, 64 px, batch {args.batch}, rank 4, {args.threads} thread(s), "
-          f"median of {args.rounds} rounds × {args.steps} steps")
-    print(f"{'measurement':<48}{'result':>14}{'target':>10}")
-    print(f"{'lorastrap train_lora steps/s':<48}{o:>14.1f}")
-    print(f"{'bare UNet fwd+bwd on cached inputs steps/s':<48}{b:>14.1f}")
-    print(f"{'naive loop (VAE + text encoder every step)':<48}{n:>14.1f}")
-    print(f"{'efficiency lorastrap / bare':<48}{o / b:>14.2f}{'≥ 0.90':>10}")
-    print(f"{'speed-up lorastrap / naive':<48}{o / n:>13.2f}×{'≥ 2×':>10}")
-    print(f"{'adapter switch (ms) / reload two LoRAs (ms)':<48}{switch * 1e3:>6.2f} / {reload * 1e3:>5.1f}")
-    print(f"{'switch ÷ reload':<48}{switch / reload:>14.3f}{'≤ 0.05':>10}")
+          f"median of {args.rounds} interleaved blocks × {args.steps} steps")
+    print(f"{'measurement':<50}{'result':>14}{'target':>10}")
+    print(f"{'lorastrap step loop steps/s':<50}{o:>14.1f}")
+    print(f"{'bare UNet fwd+bwd on cached inputs steps/s':<50}{b:>14.1f}")
+    print(f"{'naive loop (load + VAE + text encoder per step)':<50}{n:>14.1f}")
+    print(f"{'whole train_lora run, steps 10-60, steps/s':<50}{whole:>14.1f}")
+    print(f"{'efficiency lorastrap / bare':<50}{o / b:>14.2f}{'≥ 0.90':>10}")
+    print(f"{'speed-up lorastrap / naive':<50}{o / n:>13.2f}×{'≥ 2×':>10}")
+    print(f"{'adapter switch / reload two LoRAs (ms)':<50}{switch * 1e3:>6.2f} / {reload * 1e3:>5.1f}")
+    print(f"{'switch ÷ reload':<50}{switch / reload:>14.3f}{'≤ 0.05':>10}")
 
 
 # ----------------------------------------------------------------------------------- GPU mode
@@ -354,9 +370,9 @@ def _has_transformers() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="SD 1.5-size model on CUDA instead of the tiny model")
-    parser.add_argument("--steps", type=int, default=120, help="timed steps per CPU measurement")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per CPU block")
     parser.add_argument("--batch", type=int, default=4, help="CPU batch size")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved CPU rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved CPU blocks per loop (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--large-batch", type=int, default=32, help="GPU large batch size")
     parser.add_argument("--compile", action="store_true", help="GPU: torch.compile the UNet in lorastrap's loop")
