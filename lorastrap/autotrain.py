@@ -90,12 +90,35 @@ def on_curated_settled(ws: Workspace, reg: Registry, slug: str, report: Reporter
     for name in result.ignored:
         report.once(("ignored", slug, name), f"{slug}: ignoring curated/{name}: not an image")
     if not result.created or result.version is None:
-        return None
+        return _requeue_lost_version(ws, reg, slug, report)
     parts = [f"+{len(result.added)}" if result.added else "", f"-{len(result.removed)}" if result.removed else ""]
     change = " ".join(p for p in parts if p)
     report.say(f"{slug}: dataset v{result.version} ({result.total} items{', ' + change if change else ''})")
     job = enqueue_training(ws, reg, slug, result.version)
     report.say(_job_line(job))
+    return job
+
+
+def _requeue_lost_version(ws: Workspace, reg: Registry, slug: str, report: Reporter) -> dict[str, Any] | None:
+    """A crash between the snapshot's commit and the enqueue leaves a curated version that no job
+    and no LoRA covers; the next settle (or `watch --once`) queues it then."""
+    from registry.models import Job, Lora
+
+    from lorastrap.datasets import latest_version
+
+    with reg.session(write=False) as s:
+        character = get_character(s, slug)
+        version = latest_version(s, character)
+        if version is None or version.note != "curated":
+            return None
+        trained = s.scalars(select(Lora.id).where(Lora.dataset_version_id == version.id)).first()
+        jobbed = any(j.payload.get("dataset_version") == version.number
+                     for j in s.scalars(select(Job).where(Job.character_id == character.id)))
+        number = version.number
+    if trained is not None or jobbed:
+        return None
+    job = enqueue_training(ws, reg, slug, number)
+    report.say(f"{slug}: dataset v{number} had no training job (interrupted earlier); " + _job_line(job))
     return job
 
 

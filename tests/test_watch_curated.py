@@ -175,3 +175,19 @@ def test_a_character_added_while_watching_is_picked_up(running, pngs, make_png, 
     [job] = poll(running.jobs)
     assert job["character"] == "mika" and job["payload"]["dataset_version"] == 2
     assert any("watching characters/mika/curated" in m for m in running.messages)
+
+
+def test_a_version_whose_job_was_lost_in_a_crash_is_queued_on_the_next_pass(watch_ws, seed_image, pngs) -> None:  # type: ignore[no-untyped-def]
+    """The snapshot commits, then the process dies before the enqueue: the next pass queues it."""
+    from lorastrap.curation import sync_curated
+    from lorastrap.watcher import watch
+
+    add_character(watch_ws, "kitsune", [seed_image], "1girl, solo, fox ears")
+    for p in pngs(2):
+        shutil.copy(p, watch_ws.curated_dir("kitsune") / p.name)
+    assert sync_curated(watch_ws, "kitsune").created  # the "crash" happens right after this commit
+    assert watch(watch_ws, once=True, run_jobs=False, show_progress=False) == {"queued": 1}
+    with watch_ws.open_registry() as reg:
+        [job] = jobs.list_jobs(reg)
+    assert job["payload"]["dataset_version"] == 2
+    assert watch(watch_ws, once=True, run_jobs=False, show_progress=False) == {"queued": 0}
