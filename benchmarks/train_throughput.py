@@ -11,8 +11,9 @@ CPU mode (default), on the built-in tiny model at 64 px:
 GPU mode, an SD 1.5-size random-initialised model at 512 px, bf16, rank-16 LoRA on the attention
 projections: lorastrap's step loop vs a plain diffusers+peft loop (VAE and text encoder every step,
 loss.item() per step, as in diffusers' train_text_to_image_lora.py), at batch 1 and a large batch.
-Needs only torch, diffusers and peft (transformers optional: without it both loops use fixed random
-text embeddings; accelerate optional). Finishes in about 2 minutes on an H100/H200:
+Needs torch, diffusers and peft (peft itself imports transformers and accelerate; lorastrap's code
+would run without them: fixed random text embeddings, a single-device stand-in for accelerate).
+Finishes in about 2 minutes on an H100/H200:
 
     python benchmarks/train_throughput.py --gpu [--large-batch 32] [--compile]
 """
@@ -336,9 +337,10 @@ def gpu_mode(args: argparse.Namespace) -> None:
     rows = []
     loops = [("plain diffusers+peft", lambda b, s, w: _plain_loop(device, b, s, w, pixels, ids)),
              ("lorastrap", lambda b, s, w: _lorastrap_loop(device, b, s, w, pixels, ids, args.compile)),
-             ("lorastrap, NCHW", lambda b, s, w: _lorastrap_loop(device, b, s, w, pixels, ids, args.compile,
+             ("lorastrap-nchw", lambda b, s, w: _lorastrap_loop(device, b, s, w, pixels, ids, args.compile,
                                                                   channels_last=False))]
-    loops = [loop for loop in loops if not args.only or loop[0] in args.only.split(",")]
+    wanted = {name.strip() for name in args.only.split(",")} if args.only else None
+    loops = [loop for loop in loops if wanted is None or loop[0] in wanted]
     for batch, steps, warmup in ((1, 60, 20), (args.large_batch, 8, 3)):
         for name, run in loops:
             fn = lambda: run(batch, steps, warmup)  # noqa: E731
@@ -376,7 +378,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--large-batch", type=int, default=32, help="GPU large batch size")
     parser.add_argument("--compile", action="store_true", help="GPU: torch.compile the UNet in lorastrap's loop")
-    parser.add_argument("--only", help="GPU: comma-separated loop names to run (default: all)")
+    parser.add_argument("--only", help='GPU: comma-separated loops to run, of "plain diffusers+peft", '
+                        '"lorastrap", "lorastrap-nchw" (default: all)')
     parser.add_argument("--smoke", action="store_true", help="with --gpu: tiny sizes on the CPU, to check the script")
     args = parser.parse_args()
     gpu_mode(args) if args.gpu else cpu_mode(args)

@@ -35,7 +35,7 @@ def generate_cmd(app, name: str, lora_id: int | None, views: str | None, per_vie
     view_list = [v.strip() for v in views.split(",") if v.strip()] if views else None
     paths = generate_candidates(app.workspace(), name, view_list, per_view, seed, lora_id=lora_id,
                                 out_dir=out_dir, extra_prompt=extra_prompt, negative=negative,
-                                steps=steps, cfg=cfg, weight=weight, sampler=sampler)
+                                steps=steps, cfg=cfg, weight=weight, sampler=sampler, progress=not as_json)
     if as_json:
         echo_json([str(p) for p in paths])
         return

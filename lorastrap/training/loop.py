@@ -39,7 +39,7 @@ __all__ = ["TrainItem", "TrainResult", "TrainingInterrupted", "train_lora"]
 _LOG_EVERY = 10
 # Fields that change what is written, not what is learned: they may differ on resume.
 _NOT_FINGERPRINTED = {"save_every_steps", "sample_every_steps", "sample_steps", "sample_cfg",
-                      "sample_seed", "save_precision", "output_name", "max_train_steps", "extra"}
+                      "sample_seed", "save_precision", "output_name", "max_train_steps"}
 _SAVE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
