@@ -149,7 +149,9 @@ def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, pr
     parent = _last_lora(ws, slug)
     lora = train_character_lora(
         ws, slug, kind, dataset_version=version_no, resume=True,
-        init_from=parent[1] if (parent and kind == "style") else None,
+        # The character round also starts from the last style round: its weights already draw
+        # the character; with identity tags pruned, training moves that identity onto the trigger.
+        init_from=parent[1] if parent else None,
         parent_lora_id=parent[0] if parent else None, round_no=new_round, progress=progress,
         on_step=on_step,
     )

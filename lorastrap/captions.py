@@ -11,6 +11,10 @@ from pathlib import Path
 
 POLICIES = ("style", "character")
 
+# Class tags say what kind of subject it is, not who: kept in character captions (the kohya
+# "class token" practice), so the prompt stays in the base model's distribution.
+CLASS_TAGS = frozenset({"1girl", "1boy", "1other", "2girls", "2boys", "solo", "girl", "boy"})
+
 
 def normalise_tag(tag: str) -> str:
     """Lowercase, underscores to spaces, whitespace folded (`Fox_Ears ` → `fox ears`)."""
@@ -39,8 +43,8 @@ def caption_for(
     if policy == "style":
         tags = [trigger, *identity, *variable]
     elif policy == "character":
-        pruned = set(identity)
-        tags = [trigger, *(t for t in variable if t not in pruned)]
+        pruned = set(identity) - CLASS_TAGS
+        tags = [trigger, *(t for t in identity if t in CLASS_TAGS), *(t for t in variable if t not in pruned)]
     else:
         raise ValueError(f"unknown caption policy {policy!r}")
     return join_tags(parse_tags(tags))

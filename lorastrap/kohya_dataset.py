@@ -11,17 +11,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from lorastrap.captions import CLASS_TAGS
 from lorastrap.datasets import VersionItem
 from registry.atomic import replaced_dir
 from registry.blobs import BlobStore
 
-CLASS_TAGS = ("1girl", "1boy", "1other", "girl", "boy")
-
-
 def class_token(identity_tags: Sequence[str]) -> str:
     """The kohya class word: the first of 1girl/1boy/… among the identity tags, else `character`."""
     for tag in identity_tags:
-        if tag in CLASS_TAGS:
+        if tag in CLASS_TAGS and tag != "solo":
             return tag
     return "character"
 

@@ -195,7 +195,7 @@ def pretrain(opts: PretrainOptions) -> dict:
         g = torch.Generator(device).manual_seed(opts.seed)
         z = mean[:4096] + std[:4096] * torch.randn(mean[:4096].shape, device=device, generator=g)
         info["scaling"] = float(1.0 / z.std())
-    scaling = info["scaling"]
+    scaling = record["scaling_factor"] = info["scaling"]
     vae.register_to_config(scaling_factor=scaling)
     with torch.no_grad(), rt.autocast():
         rec = vae.decode(mean[:256]).sample.float().clamp(-1, 1)

@@ -9,13 +9,14 @@ one; ears, tail and view come from the head's outline and the face's size and of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
 
-from lorastrap.lab.world import (DRESS, DRESS_HUE, HAIR, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS,
-                                 SIZE, STYLES, Character, attrs_of)
+from lorastrap.lab.world import (DRESS_HUE, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS, SIZE, STYLES,
+                                 Character, attrs_of)
 
 _FAMILIES = tuple(HUE_RGB)
 _HAIR_OF = {hue: hair for hair, hue in HAIR_HUE.items()}
@@ -220,4 +221,19 @@ def reader_identity_score(image: Image.Image,
     return sum(got[k] == expected[k] for k in keys) / len(keys)
 
 
-__all__ = ["Reading", "read", "reader_identity_score", "style_score", "HAIR", "DRESS"]
+
+
+def read_files(paths: Sequence[Path]) -> list[dict]:
+    """Readings of image files: attributes and style scores (for `lorastrap lab read`)."""
+    from lorastrap.errors import UserError
+
+    rows = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                reading = read(img)
+        except OSError as exc:
+            raise UserError(f"{path} is not a readable image ({exc}); pass PNG/JPEG files") from exc
+        rows.append({"file": str(path), "attrs": reading.attrs,
+                     "style_scores": {k: round(v, 3) for k, v in reading.style_scores.items()}})
+    return rows

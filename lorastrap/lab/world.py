@@ -300,3 +300,44 @@ def attrs_of(expected: Character | Mapping[str, str] | Sequence[str] | str) -> d
     if isinstance(expected, Mapping):
         return dict(expected)
     return parse_attrs(expected)
+
+
+def character_from_slug(slug: str) -> Character:
+    """Parse `Character.slug` back, e.g. 'blonde-fox-tail-blue' or 'red-no-notail-green'."""
+    from lorastrap.errors import UserError
+
+    parts = slug.strip().lower().split("-")
+    hair = {h.split()[0]: h for h in HAIR}
+    dress = {d.split()[0]: d for d in DRESS}
+    ears = {e.split()[0]: e for e in EARS}
+    tail = {"tail": "tail", "notail": "no tail"}
+    try:
+        if len(parts) != 4:
+            raise KeyError(slug)
+        return Character(hair[parts[0]], ears[parts[1]], tail[parts[2]], dress[parts[3]])
+    except (KeyError, ValueError):
+        raise UserError(f"{slug!r} is not a lab character; write hair-ears-tail-dress, e.g. "
+                        "blonde-fox-tail-blue or red-no-notail-green") from None
+
+
+def write_drawings(slug: str, views: Sequence[str], style: str, count: int, out: "Path") -> list["Path"]:
+    """Draw `count` images per view as PNG + Danbooru caption .txt (kohya sidecar) into `out`."""
+    from pathlib import Path
+
+    from lorastrap.errors import UserError
+    from registry.atomic import atomic_path, atomic_write_text
+
+    character = character_from_slug(slug)
+    for name, value, allowed in [("view", v, VIEWS) for v in views] + [("style", style, STYLES)]:
+        if value not in allowed:
+            raise UserError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+    out = Path(out)
+    paths = []
+    for view in views:
+        for i in range(count):
+            stem = out / f"{character.slug}_{view.replace(' ', '-')}_{i:02d}"
+            with atomic_path(stem.with_suffix(".png")) as tmp:
+                draw(character, view, style, i).save(tmp, format="PNG")
+            atomic_write_text(stem.with_suffix(".txt"), caption(character, view, style) + "\n")
+            paths.append(stem.with_suffix(".png"))
+    return paths
