@@ -35,31 +35,18 @@ def show(app, name: str, role: str, as_json: bool) -> None:  # type: ignore[no-u
     _run(app, name, "show", "", role, as_json)
 
 
-@tags.command("add")
-@click.argument("name")
-@click.argument("tag_text")
-@role_option
-@pass_app
-def add(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
-    """Add comma-separated tags (kept in order, duplicates ignored)."""
-    _run(app, name, "add", tag_text, role)
+def _edit_command(op: str, help_text: str) -> click.Command:
+    @click.argument("name")
+    @click.argument("tag_text")
+    @role_option
+    @pass_app
+    def command(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
+        _run(app, name, op, tag_text, role)
+
+    command.__doc__ = help_text
+    return tags.command(op)(command)
 
 
-@tags.command("remove")
-@click.argument("name")
-@click.argument("tag_text")
-@role_option
-@pass_app
-def remove(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
-    """Remove comma-separated tags."""
-    _run(app, name, "remove", tag_text, role)
-
-
-@tags.command("set")
-@click.argument("name")
-@click.argument("tag_text")
-@role_option
-@pass_app
-def set_(app, name: str, tag_text: str, role: str) -> None:  # type: ignore[no-untyped-def]
-    """Replace the tags of a role."""
-    _run(app, name, "set", tag_text, role)
+_edit_command("add", "Add comma-separated tags (kept in order, duplicates ignored).")
+_edit_command("remove", "Remove comma-separated tags.")
+_edit_command("set", "Replace the tags of a role.")
