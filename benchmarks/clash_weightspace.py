@@ -46,7 +46,10 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-dense", action="store_true", help="skip the slow dense comparison")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     shapes = module_shapes()
     meta = {"ss_base_model_version": "sd_v1", "ss_network_module": "networks.lora"}

@@ -63,6 +63,8 @@ def _write_settings(ws: Workspace, size: DemoSize, views: list[str]) -> Workspac
     text += (
         "\n# demo settings: the lab world's views, short training runs at the lab's 64 px\n"
         f"[training]\nresolution = 64\nsample_steps = {size.sample_steps}\n"
+        # the lab's LoRA recipe (lorastrap.lab.lora_runs.LoraRecipe): a small model learns fast
+        "rank = 8\nalpha = 8.0\nlearning_rate = 1e-3\nbatch_size = 4\n"
         f"[training.style]\nmax_train_steps = {size.style_steps}\n"
         f"[training.character]\nmax_train_steps = {size.character_steps}\n"
     )

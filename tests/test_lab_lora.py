@@ -25,7 +25,7 @@ def one_thread():
 
 @pytest.mark.slow
 def test_seed_lora_carries_a_new_character_to_unseen_views(tmp_path, one_thread):
-    character = held_out_characters()[1]
+    character = held_out_characters()[0]  # blonde-fox-tail-blue
     lora = seed_lora(character, seed_images(character, 4), "flat color", tmp_path,
                      LoraRecipe(steps=60, learning_rate=2e-3, seed=1))
     gen = LabGenerator(device="cpu", steps=10)
@@ -37,5 +37,5 @@ def test_seed_lora_carries_a_new_character_to_unseen_views(tmp_path, one_thread)
     baseline = score(gen.images(prompts, seeds, {}), truths)
     with_lora = score(gen.images(prompts, seeds, {"char": 1.0}), truths)
     assert baseline["identity"] <= 0.25, baseline  # the trigger means nothing to the base model
-    assert with_lora["identity"] >= baseline["identity"] + 0.5, (baseline, with_lora)
+    assert with_lora["identity"] >= baseline["identity"] + 0.5, (baseline, with_lora)  # measured 1.0
     assert with_lora["all"] >= baseline["all"] + 0.25, (baseline, with_lora)

@@ -22,7 +22,7 @@ import torch
 
 from lorastrap.clash.blocks import block_of
 from lorastrap.clash.lora_file import LoraFile, LoraModule, kohya_metadata
-from lorastrap.clash.weightspace import ThinDelta, module_delta, projection_energy, thin_svd
+from lorastrap.clash.weightspace import ThinDelta, few_threads, module_delta, projection_energy, thin_svd
 
 METHOD = "subspace-projection"
 METHOD_CITATION = "Orthogonal Adaptation, Po et al. CVPR 2024 (arXiv:2312.02432); O-LoRA, Wang et al. 2023 (arXiv:2310.14152)"
@@ -64,6 +64,11 @@ class FixResult:
 def compat_lora(style: LoraFile, character: LoraFile, energy: float = 1.0,
                 blocks: Collection[str] | None = None) -> FixResult:
     """Build the compat LoRA; `blocks` limits the projection to those LBW blocks (default: all)."""
+    with few_threads():
+        return _compat_lora(style, character, energy, blocks)
+
+
+def _compat_lora(style: LoraFile, character: LoraFile, energy: float, blocks: Collection[str] | None) -> FixResult:
     modules: dict[str, LoraModule] = {}
     before = after = total = kept = 0.0
     changed: set[str] = set()

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "lorastrap.cli.train:train_cmd",
     "generate": "lorastrap.cli.generate:generate_cmd",
     "model": "lorastrap.cli.model:model",
+    "lab": "lorastrap.cli.lab:lab",
     "export": "lorastrap.cli.export:export",
     "watch": "lorastrap.cli.watch:watch_cmd",
     "worker": "lorastrap.cli.watch:worker_cmd",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lorastrap.lab.world import LEADING_TAGS, TRAIN_STYLES, VIEWS, Sample, caption, training_characters
+from lorastrap.lab.world import LEADING_TAGS, TRAIN_STYLES, VIEWS, Sample, training_characters
 
 
 def sample_at(seed: int, i: int, styles: tuple[str, ...] = TRAIN_STYLES) -> Sample:
@@ -91,4 +91,4 @@ class CaptionTokens:
         return self.ids([t.strip() for t in text.split(",") if t.strip()]) if text.strip() else self.ids([])
 
 
-__all__ = ["CaptionTokens", "DrawnSet", "draw_set", "sample_at", "caption"]
+__all__ = ["CaptionTokens", "DrawnSet", "draw_set", "sample_at"]

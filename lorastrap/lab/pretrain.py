@@ -23,7 +23,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lorastrap.lab import checkpoint as ckpt

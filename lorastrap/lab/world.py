@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -283,14 +283,6 @@ class Sample:
 
     def attrs(self) -> dict[str, str]:
         return {**self.character.attrs(), "view": self.view, "style": self.style}
-
-
-def pretraining_samples(n: int, seed: int = 0) -> Iterator[Sample]:
-    """The pretraining distribution: trained characters × all views × trained styles."""
-    chars = training_characters()
-    rng = random.Random(seed)
-    for i in range(n):
-        yield Sample(rng.choice(chars), rng.choice(VIEWS), rng.choice(TRAIN_STYLES), seed * 10**7 + i)
 
 
 def attrs_of(expected: Character | Mapping[str, str] | Sequence[str] | str) -> dict[str, str]:
