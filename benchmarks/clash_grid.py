@@ -4,8 +4,9 @@ Both runs make the same images (same prompts, seeds, steps) with ONE loaded pipe
 adapters. "plain" sets the weights once and generates row after row; "grid" goes through
 `run_grid`, which switches adapter weights with `set_adapters` before every row (plain weights
 and LBW per-block dicts alternate, as in a real clash grid). The overhead is what switching costs
-per cell; the target is < 5 %. For scale, it also times reloading both LoRA files per row (what a
-grid without adapter switching would pay).
+per cell: the median `set_weights` time per row ÷ cells per row ÷ the generation time per cell
+(target < 5 %); the end-to-end ratio of the two runs is printed beside it as a cross-check. For
+scale, it also times reloading both LoRA files per row (what a grid without switching would pay).
 
     python benchmarks/clash_grid.py [--rows 6] [--views 3] [--seeds 2] [--steps 10] [--rounds 2]
 """
@@ -113,18 +114,19 @@ def main() -> None:
             reload.append(time.perf_counter() - start)
         gen.close()
 
-    # The minimum over many rows is the cost without interference from other processes.
+    # Switching is measured directly (robust); the end-to-end ratio is a cross-check that a busy,
+    # shared CPU makes noisy (min and median over the row pairs are both printed).
     p, g = min(rows_plain) / per_row, min(rows_grid) / per_row
     pm, gm = statistics.median(rows_plain) / per_row, statistics.median(rows_grid) / per_row
-    overhead = g / p - 1
+    switch_s = statistics.median(switch)
+    overhead = switch_s / per_row / p
     print(f"tiny SD1.5 model, 64 px, {args.steps} steps, {per_row} cells per row ({args.views} views x {args.seeds} "
           f"seeds), {len(rows_plain)} row pairs; torch threads {torch.get_num_threads()}")
     print(f"plain generation        {p * 1000:8.1f} ms/cell (median {pm * 1000:.1f})")
-    print(f"clash grid (switching)  {g * 1000:8.1f} ms/cell (median {gm * 1000:.1f})   overhead {overhead:+.1%}  "
+    print(f"clash grid              {g * 1000:8.1f} ms/cell (median {gm * 1000:.1f})   end to end "
+          f"{g / p - 1:+.1%} (min) / {gm / pm - 1:+.1%} (median)")
+    print(f"set_adapters switch     {switch_s * 1000:8.1f} ms/row   overhead per cell {overhead:.1%}  "
           f"target < {TARGET:.0%}: {'PASS' if overhead < TARGET else 'FAIL'}")
-    share = statistics.median(switch) / (args.views * args.seeds) / p
-    print(f"set_adapters switch     {statistics.median(switch) * 1000:8.1f} ms/row   = {share:.1%} of a cell's "
-          f"generation time with {args.views * args.seeds} cells per row")
     print(f"reload both LoRAs       {statistics.median(reload) * 1000:8.1f} ms/row   "
           f"({statistics.median(reload) / statistics.median(switch):.0f}x a switch)")
 

@@ -31,7 +31,7 @@ class DemoSize:
 
 
 SIZES = {
-    "full": DemoSize((4, 10, 16), 12, 150, 200, 20, (0.5, 1.0)),
+    "full": DemoSize((4, 10, 16), 12, 120, 100, 20, (0.5, 1.0)),
     "small": DemoSize((4, 5, 6), 4, 8, 8, 4, (1.0,)),
 }
 
@@ -113,19 +113,7 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     report.slug = added.slug
     echo(f"seeded {added.slug} (trigger {added.trigger}) from {len(seeds)} front views: {', '.join(tags)}")
 
-    for _ in range(2 * len(spec.thresholds) + 2):
-        status = character_status(ws, added.slug)[0]
-        if status.stage == "character_trained":
-            break
-        need = max(0, (status.threshold or 0) - status.total) if status.stage == "candidates" else 0
-        step = bootstrap_step(ws, added.slug, auto_curate=need or None, progress=True)
-        report.steps.append(step.step)
-        for line in step.messages:
-            echo(f"  {line}")
-        if step.contact_sheet:
-            report.outputs[f"candidates {step.contact_sheet.parent.name}"] = str(step.contact_sheet)
-        if step.sample_grid:
-            report.outputs[f"training samples, LoRA #{step.lora_id}"] = str(step.sample_grid)
+    run_method(ws, added.slug, report, echo)
 
     _export(ws, added.slug, report, echo)
     echo("")
@@ -134,6 +122,42 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
         echo(f"  {label}: {path}")
     echo(f"next: cd {ws.root} && lorastrap status {added.slug}")
     return report
+
+
+def run_method(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None] = print) -> None:
+    """Bootstrap until the character LoRA is trained, auto-curating exactly what each step needs
+    (the curation assist decides; the lab's reader never does)."""
+    for _ in range(2 * len(ws.config.bootstrap.thresholds) + 2):
+        status = character_status(ws, slug)[0]
+        if status.stage == "character_trained":
+            return
+        need = max(0, (status.threshold or 0) - status.total) if status.stage == "candidates" else 0
+        step = bootstrap_step(ws, slug, auto_curate=need or None, progress=True)
+        report.steps.append(step.step)
+        for line in step.messages:
+            echo(f"  {line}")
+        if step.contact_sheet:
+            report.outputs[f"candidates {step.contact_sheet.parent.name}"] = str(step.contact_sheet)
+        if step.sample_grid:
+            report.outputs[f"training samples, LoRA #{step.lora_id}"] = str(step.sample_grid)
+
+
+def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir: Path) -> list[tuple[str, Path]]:  # type: ignore[no-untyped-def]
+    """The fidelity benchmark's arm (c): the whole method on a held-out lab character, with the
+    demo's settings; returns each round's LoRA and the final character LoRA."""
+    from lorastrap.lab.world import LEADING_TAGS, VIEWS
+    from registry.models import Lora
+
+    ws, _ = init_workspace(work_dir, base_model="lab")
+    ws = _write_settings(ws, SIZES["full"], list(VIEWS))
+    added = add_character(ws, character.slug, seed_paths, [*LEADING_TAGS, *character.tags()],
+                          trigger=trigger, crop="none")
+    run_method(ws, added.slug, DemoReport(workspace=ws.root), echo=lambda _line: None)
+    from sqlalchemy import select
+
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        rows = list(s.scalars(select(Lora).where(Lora.kind.in_(("style", "character"))).order_by(Lora.id)))
+        return [(f"{r.kind} r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path)) for r in rows]
 
 
 def _export(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None]) -> None:

@@ -39,28 +39,15 @@ def _draw(path: Path, colours: tuple, stripes: bool) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from threads, and on a shared, busy CPU idle OpenMP workers spinning
-    for a core made generation 20-50x slower (measured: 1.1-3.1 s vs 0.06-0.08 s per image)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A character LoRA and a style LoRA trained (a few steps) on the tiny SD1.5 model."""
-    from lorastrap.models.tiny import ensure_tiny_model
+def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A character LoRA and a style LoRA trained (a few steps) on the session's tiny SD1.5 model."""
     from lorastrap.training.config import TrainConfig
     from lorastrap.training.dataset import TrainItem
     from lorastrap.training.loop import train_lora
 
     root = tmp_path_factory.mktemp("clash-loras")
-    model = ensure_tiny_model(root / "tiny-sd15", "sd15")
+    model = tiny_model_dir
     sets = {
         "kitsune-character": [TrainItem(_draw(root / f"c{i}.png", ((245, 245, 240), (230, 160, 40 * i)), False),
                                         f"kitsune, {v}") for i, v in enumerate(["front", "from side", "from behind"])],

@@ -49,10 +49,11 @@ def pretrain_cmd(out: Path, device: str, seed: int, time_budget_s: float, vae_st
 @click.option("--views", default="from front,from side,from behind", show_default=True)
 @click.option("--lora-steps", type=int, default=150, show_default=True)
 @click.option("--no-style", is_flag=True, help="Skip the style-survival part.")
+@click.option("--bootstrap", is_flag=True, help="Also run the whole method per character: arm (c).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: best available).")
 @json_option
 def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int, no_style: bool,
-             device: str | None, as_json: bool) -> None:
+             bootstrap: bool, device: str | None, as_json: bool) -> None:
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
     from lorastrap.lab.eval import FidelityConfig, run_fidelity
     from lorastrap.lab.lora_runs import LoraRecipe
@@ -60,7 +61,10 @@ def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int
     cfg = FidelityConfig(characters=characters, seeds=seeds, device=device,
                          views=tuple(v.strip() for v in views.split(",") if v.strip()),
                          recipe=LoraRecipe(steps=lora_steps))
-    report = run_fidelity(out, cfg, style_survival=not no_style, progress=not as_json)
+    hook = None
+    if bootstrap:
+        from lorastrap.demo import lab_bootstrap_arm as hook
+    report = run_fidelity(out, cfg, bootstrap=hook, style_survival=not no_style, progress=not as_json)
     if as_json:
         echo_json(report["results"])
     else:
