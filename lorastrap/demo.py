@@ -93,13 +93,9 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
              echo: Callable[[str], None] = print) -> DemoReport:
     from lorastrap.lab.world import VIEWS
 
-    import os
+    from lorastrap.models.threads import use_small_model_threads
 
-    import torch
-
-    # The lab model is small: one thread does its work as fast as two, and on a busy 2-core
-    # machine two threads per process were measured 7× slower (oversubscription).
-    torch.set_num_threads(int(os.environ.get("LORASTRAP_THREADS", "1")))
+    use_small_model_threads()
     spec = SIZES[size]
     base = base_model or ("lab" if lab_model_available() else "tiny")
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lorastrap-demo-"))

@@ -57,7 +57,10 @@ def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
     from lorastrap.lab.eval import FidelityConfig, run_fidelity
     from lorastrap.lab.lora_runs import LoraRecipe
+    from lorastrap.models.threads import use_small_model_threads
 
+    if device in (None, "cpu"):
+        use_small_model_threads()
     cfg = FidelityConfig(characters=characters, seeds=seeds, device=device,
                          views=tuple(v.strip() for v in views.split(",") if v.strip()),
                          recipe=LoraRecipe(steps=lora_steps))
