@@ -179,7 +179,8 @@ def render_html(report: Mapping, out_dir: Path, sheets: Mapping[str, Path] | Non
         f"<h1>Style clash report — {_e(report['character']['name'])}</h1>",
         f"<p>Character LoRA <code>{_e(report['character'].get('lora', ''))}</code> on base model "
         f"<code>{_e(report.get('base_model', ''))}</code> ({_e(report['arch'])}). Identity metric: "
-        f"<b>{_e(metric['identity_metric'])}</b>. Threshold: retention ≥ {_num(report['threshold'])}.</p>{warn}",
+        f"<b>{_e(metric['identity_metric'])}</b>; style metric: {_e(metric.get('style_metric', '-'))}. "
+        f"Threshold: retention ≥ {_num(report['threshold'])}.</p>{warn}",
         "<p>Retention: 1 = as the character alone, 0 = as lost as with no character LoRA. Style gain: 0 = no "
         "style, 1 = as the style alone. Clash = identity drop against the character-only baseline.</p>",
         "<h2>Ranking (worst clash first)</h2><table><tr><th>#</th><th>style</th><th>mean clash</th>"

@@ -304,3 +304,20 @@ def test_cli_style_add_weights_only_and_errors(env, trained, tmp_path):
     save_file(load_file(str(trained["stripes"])), str(xl), metadata={"ss_base_model_version": "sdxl_base_v1-0"})
     bad = runner.invoke(style, ["add", str(xl), "--name", "xl"], obj=obj)
     assert bad.exit_code != 0 and "is an SDXL LoRA but the workspace base model is SD1.5" in str(bad.exception)
+
+
+def test_cli_errors_print_one_line(env, cli_run, monkeypatch):
+    from lorastrap.cli import COMMANDS
+
+    # Registered by the lead in lorastrap/cli/__init__.py; set here too so this test stands alone.
+    monkeypatch.setitem(COMMANDS, "clash", "lorastrap.cli.clash:clash")
+    monkeypatch.setitem(COMMANDS, "style", "lorastrap.cli.clash:style")
+    root = str(env["ws"].root)
+    missing = cli_run("-w", root, "clash", "kitsune", "--styles", "nope", "--weights-only")
+    assert missing.code == 2
+    assert missing.err.strip().splitlines() == [
+        "error: no style LoRA named 'nope'; register it with `lorastrap style add PATH --name nope`"]
+    too_big = cli_run("-w", root, "clash", "kitsune", "--styles", "stripes", "--max-cells", "5")
+    assert too_big.code == 2 and "more than --max-cells 5" in too_big.err and len(too_big.err.strip().splitlines()) == 1
+    weights = cli_run("-w", root, "clash", "kitsune", "--styles", "stripes", "--weights-only")
+    assert weights.code == 0 and "stripes:" in weights.out and "BLOCK" in weights.out

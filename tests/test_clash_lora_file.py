@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_tensors
+from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_keys, kohya_tensors
 from lorastrap.clash.lora_file import LoraFormatError, check_compatible, read_lora
 from lorastrap.clash.synthetic import random_lora
 from lorastrap.clash.weightspace import analyse
@@ -87,6 +87,11 @@ def test_sdxl_compvis_keys_map_to_diffusers_names(tmp_path):
     }
     assert lora.arch == "sdxl"
     assert lora.kohya_key("te1.text_model_encoder_layers_0_mlp_fc1") == "lora_te1_text_model_encoder_layers_0_mlp_fc1"
+    # A compat file keeps the source's own (original-layout) names; the generator's copy uses diffusers names.
+    result = compat_lora(lora, lora)
+    assert set(kohya_tensors(result.lora)) == set(tensors) | {"lora_unet_output_blocks_1_1_proj_in.alpha",
+                                                             "lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha"}
+    assert "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.alpha" in kohya_keys(lora, native=False)
 
 
 def test_architecture_mismatch_is_one_clear_error(tmp_path):

@@ -11,7 +11,8 @@ from game_export.clash_report import write_clash_report
 from lorastrap.clash.blocks import STANDARD_LAYOUTS
 from lorastrap.clash.grid import CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, variant_with_blocks
 from lorastrap.clash.metrics import (
-    CachedEmbedder, CellScores, EmbeddingIdentity, IdentityMetric, ReaderIdentity, row_scores, score_grid,
+    CachedEmbedder, CellScores, EmbeddingIdentity, IdentityMetric, ReaderIdentity, ReaderStyle, StyleMetric, row_scores,
+    score_grid,
 )
 from lorastrap.clash.persist import assign_image_paths
 from lorastrap.clash.report import build_report, choose, make_advice, max_safe_weight, mean_clash
@@ -52,6 +53,12 @@ def test_identity_metrics_are_pluggable_and_tell_characters_apart():
         assert scores[0] > scores[2] and scores[1] > scores[2], metric.name
     assert embedding.weak and not reader.weak
     assert reader.score([same[0]], [reference])[0] == pytest.approx(1.0)
+    pixel = ReaderStyle("pixel art")
+    assert isinstance(pixel, StyleMetric)
+    flat, pixelated = same[0], draw(KITSUNE, "from side", "pixel art", seed=1)
+    assert pixel.score([pixelated], [flat])[0] > pixel.score([flat], [flat])[0]
+    with pytest.raises(ValueError, match="not a lab style"):
+        ReaderStyle("watercolor")
 
 
 def _cell(style: str, variant: Variant, view: str, seed: int, image) -> GridCell:
@@ -118,7 +125,7 @@ def test_report_files_render_every_cell(tmp_path):
     section, cells = _section()
     embedder = CachedEmbedder(ColorStructureEmbedder())
     identity = EmbeddingIdentity(embedder)
-    scores = score_grid(cells, identity, embedder)
+    scores = score_grid(cells, identity, embedder, style_metrics={"pixel": ReaderStyle("pixel art")})
     assign_image_paths(cells)
     for cell in cells:
         path = tmp_path / cell.extra["image"]
@@ -127,7 +134,8 @@ def test_report_files_render_every_cell(tmp_path):
     spec = _spec()
     advice = {"pixel": make_advice(section, scores, 0.5, spec, "kitsune")}
     header = {"character": {"name": "kitsune", "lora": "k.safetensors"}, "base_model": "tiny",
-              "metric": {"identity_metric": identity.name, "weak": "true", "note": "WEAK metric"}}
+              "metric": {"identity_metric": identity.name, "style_metric": "lab style reader (pixel art)",
+                         "weak": "true", "note": "WEAK metric"}}
     report = build_report(header, [section], cells, scores, spec, "kitsune", 0.5, {}, advice)
     files = write_clash_report(report, tmp_path)
     parsed = json.loads(files.json.read_text())
@@ -138,4 +146,19 @@ def test_report_files_render_every_cell(tmp_path):
     assert sum(s.startswith("data:image/png;base64,") for s in html.imgs) == 20
     assert "sheets/pixel.png" in html.imgs
     text = " ".join(html.text)
-    assert "WEAK metric" in text and "lbw=" in text and "Ranking" in text
+    assert "WEAK metric" in text and "lbw=" in text and "Ranking" in text and "lab style reader" in text
+    # The lab style reader sees pixel art in the style-only row, not in the character-only row.
+    rows = {r["kind"]: r["scores"] for r in parsed["styles"][0]["rows"]}
+    assert rows["style-only"]["style"] > rows["character-only"]["style"]
+
+
+def test_identity_metric_choice():
+    from lorastrap.clash.run import identity_metric
+    from lorastrap.errors import UserError
+
+    embedder = CachedEmbedder(ColorStructureEmbedder())
+    assert isinstance(identity_metric("embedding", embedder, []), EmbeddingIdentity)
+    reader = identity_metric("lab-reader", embedder, KITSUNE.tags())
+    assert isinstance(reader, ReaderIdentity) and not reader.weak
+    with pytest.raises(UserError, match="use embedding or lab-reader"):
+        identity_metric("faces", embedder, [])

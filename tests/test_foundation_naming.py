@@ -62,4 +62,4 @@ def test_caption_policies() -> None:
     identity = ["1girl", "fox ears"]
     assert caption_for("style", "kit21", identity, ["from side"]) == "kit21, 1girl, fox ears, from side"
     assert caption_for("character", "kit21", identity, ["fox ears", "from side", "smile"]) == (
-        "kit21, from side, smile")
+        "kit21, 1girl, from side, smile")  # class tags stay

@@ -86,7 +86,8 @@ def _compat_lora(style: LoraFile, character: LoraFile, energy: float, blocks: Co
         before += projection_energy(s_old, c) * s_old.energy
         after += projection_energy(s_new, c) * s_new.energy
         changed.add(block or "?")
-    result = LoraFile(modules, style.arch, "kohya", dict(style.metadata), None, list(style.warnings))
+    result = LoraFile(modules, style.arch, "kohya", dict(style.metadata), None, list(style.warnings),
+                      source_stems=dict(style.source_stems))
     return FixResult(
         lora=result,
         changed_modules=sum(1 for k in modules if modules[k] is not style.modules[k]),
@@ -97,17 +98,18 @@ def _compat_lora(style: LoraFile, character: LoraFile, energy: float, blocks: Co
     )
 
 
-def kohya_keys(lora: LoraFile) -> set[str]:
+def kohya_keys(lora: LoraFile, native: bool = True) -> set[str]:
     """The tensor names `kohya_tensors` writes, without building the tensors."""
-    return {f"{lora.kohya_key(key)}{suffix}" for key in lora.modules
+    return {f"{lora.kohya_key(key, native)}{suffix}" for key in lora.modules
             for suffix in (".lora_down.weight", ".lora_up.weight", ".alpha")}
 
 
-def kohya_tensors(lora: LoraFile, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
-    """{kohya key: tensor} — `lora_unet_….lora_down.weight` / `.lora_up.weight` / `.alpha`."""
+def kohya_tensors(lora: LoraFile, dtype: torch.dtype = torch.float16, native: bool = True) -> dict[str, torch.Tensor]:
+    """{kohya key: tensor} — `lora_unet_….lora_down.weight` / `.lora_up.weight` / `.alpha`; `native`
+    keeps the source file's key names (see LoraFile.kohya_key)."""
     out: dict[str, torch.Tensor] = {}
     for key, module in sorted(lora.modules.items()):
-        stem = lora.kohya_key(key)
+        stem = lora.kohya_key(key, native)
         out[f"{stem}.lora_down.weight"] = module.down.to(dtype).contiguous()
         out[f"{stem}.lora_up.weight"] = module.up.to(dtype).contiguous()
         out[f"{stem}.alpha"] = torch.tensor(float(module.alpha), dtype=dtype)

@@ -18,8 +18,10 @@ from lorastrap.clash.run import (
     ClashOptions, Context, StyleRef, check_budget, grid_spec, load_context, measure, open_generator, plan_sections,
     report_header,
 )
+from lorastrap.clash.service import loadable_path
 from lorastrap.clash.weightspace import analyse
 from lorastrap.errors import UserError
+from lorastrap.models.hashing import sha256_file
 from lorastrap.workspace import Workspace
 from registry.journal import FileJournal
 from registry.models import Lora
@@ -76,8 +78,14 @@ def _before_after(sections: list[Section], scores: dict) -> list[dict]:
 def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None, *, energy: float = 1.0,
               only_flagged: bool = False, grid: bool = True, report_out: Path | None = None,
               options: ClashOptions | None = None) -> FixOutcome:
+    """Write (and register) the compat LoRA; unless `grid` is False, measure it against the original."""
+    if not 0.0 < energy <= 1.0:
+        raise UserError(f"--energy {energy} is outside (0, 1]; 1 removes every direction the character writes")
     ctx = load_context(ws, name, [style_name], options.lora_id if options else None)
     style = ctx.styles[0]
+    opts = replace(options or ClashOptions([style.name]), styles=[style.name], presets=False)
+    if grid:  # refuse an oversized before/after grid before writing anything
+        check_budget(_fix_sections(ctx, style, opts), opts)
     report = analyse(style.lora, ctx.char_lora)
     blocks = report.flagged_blocks if only_flagged else None
     if only_flagged and not blocks:
@@ -91,29 +99,38 @@ def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None
     outcome = FixOutcome(out, lora_id, result.energy_before, result.energy_after, result.kept_energy,
                          result.blocks, [], None, None)
     if grid:
-        outcome = _rerun(ws, ctx, style, out.resolve(), lora_id, outcome, report_out, options or ClashOptions([style.name]))
+        outcome = _rerun(ws, ctx, style, out.resolve(), lora_id, outcome, report_out, opts)
     return outcome
+
+
+def _fix_sections(ctx: Context, style: StyleRef, opts: ClashOptions) -> list[Section]:
+    """The original style and its compat LoRA, side by side at the same weights (no presets)."""
+    base = plan_sections(ctx, opts, {})[0]
+    compat_variants = [Variant(v.kind, v.character_weight, v.style_weight, v.blocks,
+                               _compat_adapter(style) if v.style_weight else None, v.label)
+                       for v in base.variants]
+    return [base, Section(f"{style.name} (compat)", _compat_adapter(style), style.trigger, compat_variants)]
+
+
+def _compat_adapter(style: StyleRef) -> str:
+    return f"{style.name}-compat"
 
 
 def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: int, outcome: FixOutcome,
            report_out: Path | None, opts: ClashOptions) -> FixOutcome:
-    opts = replace(opts, styles=[style.name], presets=False)
-    compat_name = f"{style.name}-compat"
-    base = plan_sections(ctx, opts, {})[0]
-    compat_variants = [Variant(v.kind, v.character_weight, v.style_weight, v.blocks,
-                               compat_name if v.style_weight else None, v.label)
-                       for v in base.variants]
-    sections = [base, Section(f"{style.name} (compat)", compat_name, style.trigger, compat_variants)]
+    compat_name = _compat_adapter(style)
+    sections = _fix_sections(ctx, style, opts)
     seeds = [opts.seed + i for i in range(opts.seeds)]
-    with open_generator(ws, ctx, extra=[(path, compat_name)]) as gen:
+    compat = read_lora(path)
+    total = check_budget(sections, opts)
+    with open_generator(ws, ctx, extra=[(loadable_path(ws, path, sha256_file(path), compat), compat_name)]) as gen:
         spec = grid_spec(ws, ctx, opts, dict(gen.pipe.unet.config), seeds)
         spec.a1111_names[compat_name] = path.stem
-        total = check_budget(sections, spec, opts)
         measured = measure(ws, ctx, gen, sections, spec, opts)
     all_cells = measured.cells + measured.verify_cells
     assign_image_paths(all_cells)
     weightspace = {style.name: analyse(style.lora, ctx.char_lora)}
-    weightspace[sections[1].style] = analyse(read_lora(path), ctx.char_lora)
+    weightspace[sections[1].style] = analyse(compat, ctx.char_lora)
     doc = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec, ctx.slug,
                        opts.threshold, weightspace, measured.advice, measured.verify_sections, measured.verify_cells,
                        measured.verify_scores)

@@ -81,9 +81,17 @@ class LoraFile:
     path: Path | None = None
     warnings: list[str] = field(default_factory=list)
     source_keys: tuple[str, ...] = ()  # the tensor names as stored in the file
+    source_stems: dict[str, str] = field(default_factory=dict)  # canonical key → the file's kohya stem
 
-    def kohya_key(self, key: str) -> str:
-        """The kohya key stem (`lora_unet_…`) for a canonical module key, as A1111 and diffusers read it."""
+    def kohya_key(self, key: str, native: bool = True) -> str:
+        """The kohya key stem (`lora_unet_…`) of a canonical module key.
+
+        native: the name the source kohya file used (SDXL sd-scripts files keep their original-layout
+        `input_blocks_…` names); else the diffusers-style name that diffusers' loader and lorastrap's
+        generator map module by module (A1111 reads both).
+        """
+        if native and key in self.source_stems:
+            return self.source_stems[key]
         component, flat = key.split(".", 1)
         if component == "unet":
             return f"lora_unet_{flat}"
@@ -253,7 +261,8 @@ def parse_lora_tensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str
         key = f"{component}.{flat}"
         modules[key] = LoraModule(key, down, up, alpha)
     lora = LoraFile(modules, None, "kohya" if kohya else "diffusers", metadata, warnings=warnings,
-                    source_keys=tuple(sorted(tensors)))
+                    source_keys=tuple(sorted(tensors)),
+                    source_stems={f"{c}.{f}": stem for (c, f), stem in stems.items()} if kohya else {})
     lora.arch = detect_arch(lora)
     return lora
 

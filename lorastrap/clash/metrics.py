@@ -73,13 +73,56 @@ class ReaderIdentity:
 
     def __init__(self, expected_attrs: object):
         from lorastrap.lab.reader import reader_identity_score  # lab-only dependency
+        from lorastrap.lab.world import IDENTITY_ATTRS, attrs_of
 
+        if not any(k in attrs_of(expected_attrs) for k in IDENTITY_ATTRS):  # fail before generating
+            raise ValueError("the expected attributes name no hair, ears, tail or dress")
         self._score = reader_identity_score
         self.expected = expected_attrs
         self.name = "lab attribute reader"
 
     def score(self, images: Sequence[Image.Image], references: Sequence[Image.Image]) -> np.ndarray:
         return np.array([self._score(im, self.expected) for im in images], dtype=np.float32)
+
+
+@runtime_checkable
+class StyleMetric(Protocol):
+    """Scores how strongly each image shows the style; higher is more."""
+
+    name: str
+
+    def score(self, images: Sequence[Image.Image], style_refs: Sequence[Image.Image]) -> np.ndarray:
+        """One score per image; `style_refs[i]` is the style-only image of the same view/seed."""
+        ...
+
+
+class EmbeddingStyle:
+    """Style = cosine of image embeddings to the style-only cell. Note that the style-only cell
+    also shows whatever character the base model draws without the character LoRA, so this mixes
+    content into "style"; the lab reader below measures the style alone."""
+
+    def __init__(self, embedder: CachedEmbedder):
+        self.embedder = embedder
+        self.name = f"embedding cosine to the style-only cell: {embedder.name}"
+
+    def score(self, images: Sequence[Image.Image], style_refs: Sequence[Image.Image]) -> np.ndarray:
+        return paired_similarity(self.embedder.embed(images), self.embedder.embed(style_refs))
+
+
+class ReaderStyle:
+    """Lab mode: the lab reader's score for one of the lab world's styles (absolute, 0–1)."""
+
+    def __init__(self, style: str):
+        from lorastrap.lab.reader import style_score
+        from lorastrap.lab.world import STYLES
+
+        if style not in STYLES:
+            raise ValueError(f"{style!r} is not a lab style ({', '.join(STYLES)})")
+        self.style, self._score = style, style_score
+        self.name = f"lab style reader ({style})"
+
+    def score(self, images: Sequence[Image.Image], style_refs: Sequence[Image.Image]) -> np.ndarray:
+        return np.array([self._score(im, self.style) for im in images], dtype=np.float32)
 
 
 @dataclass
@@ -101,10 +144,10 @@ class RowScores:
 
 def score_cells(images: Sequence[Image.Image], character_refs: Sequence[Image.Image],
                 style_refs: Sequence[Image.Image], identity: IdentityMetric, embedder: CachedEmbedder,
-                curated: Sequence[Image.Image] = ()) -> list[CellScores]:
+                curated: Sequence[Image.Image] = (), style: StyleMetric | None = None) -> list[CellScores]:
     """Scores for cells aligned index by index with their character-only and style-only cells."""
     ids = identity.score(images, character_refs)
-    styles = paired_similarity(embedder.embed(images), embedder.embed(style_refs))
+    styles = (style or EmbeddingStyle(embedder)).score(images, style_refs)
     sets: Sequence[float | None] = [None] * len(images)
     if curated:
         sets = cosine_similarity(embedder.embed(images), embedder.embed(curated)).mean(axis=1).tolist()
@@ -150,19 +193,22 @@ def row_scores(cells: Sequence[CellScores], character_row: Sequence[CellScores],
     )
 
 
-def metric_labels(identity: IdentityMetric) -> Mapping[str, str]:
-    """How the report names the metric, with the weak warning where it applies."""
+def metric_labels(identity: IdentityMetric, styles: Sequence[StyleMetric] = ()) -> Mapping[str, str]:
+    """How the report names the metrics, with the weak warning where it applies."""
     note = ("WEAK: model-free colour/structure similarity, not a face/identity model; configure local "
             "CLIP weights ($LORASTRAP_CLIP_MODEL) for a stronger signal") if identity.weak else ""
-    return {"identity_metric": identity.name, "weak": str(identity.weak).lower(), "note": note}
+    style = "; ".join(dict.fromkeys(m.name for m in styles)) or "embedding cosine to the style-only cell"
+    return {"identity_metric": identity.name, "style_metric": style, "weak": str(identity.weak).lower(), "note": note}
 
 
 def score_grid(cells: Sequence, identity: IdentityMetric, embedder: CachedEmbedder,
-               curated: Sequence[Image.Image] = ()) -> dict[tuple[str, str], RowScores]:
+               curated: Sequence[Image.Image] = (),
+               style_metrics: Mapping[str, StyleMetric] | None = None) -> dict[tuple[str, str], RowScores]:
     """Score every `grid.GridCell` in place and return row scores keyed by (style, variant key).
 
     Each cell is compared with the character-only and style-only cells of its own style section
-    at the same view and seed.
+    at the same view and seed. `style_metrics` maps a section's style to its style metric
+    (default: embedding cosine to the style-only cell).
     """
     from lorastrap.clash.grid import CHARACTER_ONLY, STYLE_ONLY
 
@@ -174,13 +220,18 @@ def score_grid(cells: Sequence, identity: IdentityMetric, embedder: CachedEmbedd
                if (c.style, k, c.view, c.seed) not in refs}
     if missing:
         raise ValueError(f"grid lacks baseline rows: {sorted(missing)}")
-    images = [c.generated.image for c in cells]
-    scores = score_cells(
-        images,
-        [refs[(c.style, CHARACTER_ONLY, c.view, c.seed)] for c in cells],
-        [refs[(c.style, STYLE_ONLY, c.view, c.seed)] for c in cells],
-        identity, embedder, curated,
-    )
+    scores: list[CellScores] = [None] * len(cells)  # type: ignore[list-item]
+    for style_name in dict.fromkeys(c.style for c in cells):
+        index = [i for i, c in enumerate(cells) if c.style == style_name]
+        group = [cells[i] for i in index]
+        found = score_cells(
+            [c.generated.image for c in group],
+            [refs[(c.style, CHARACTER_ONLY, c.view, c.seed)] for c in group],
+            [refs[(c.style, STYLE_ONLY, c.view, c.seed)] for c in group],
+            identity, embedder, curated, (style_metrics or {}).get(style_name),
+        )
+        for i, score in zip(index, found):
+            scores[i] = score
     rows: dict[tuple[str, str], list[CellScores]] = {}
     baselines: dict[tuple[str, str], str] = {}
     for cell, score in zip(cells, scores):

@@ -13,16 +13,20 @@ from PIL import Image
 from lorastrap.characters import get_character
 from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
 from lorastrap.clash.grid import (
-    CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, count_cells, run_grid, variant_with_blocks,
+    CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
 )
-from lorastrap.clash.lora_file import LoraFile
-from lorastrap.clash.metrics import CachedEmbedder, EmbeddingIdentity, IdentityMetric, RowScores, metric_labels, score_grid
+from lorastrap.clash.lora_file import LoraFile, check_compatible
+from lorastrap.clash.metrics import (
+    CachedEmbedder, EmbeddingIdentity, EmbeddingStyle, IdentityMetric, ReaderIdentity, ReaderStyle, RowScores,
+    StyleMetric, metric_labels, score_grid,
+)
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification
-from lorastrap.clash.service import base_arch, character_lora, check_style_for, load_registered, loadable_path, resolve_style
+from lorastrap.clash.service import base_arch, character_lora, load_registered, loadable_path, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
 from lorastrap.embedding import default_embedder
 from lorastrap.errors import UserError
+from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
 
 DEFAULT_VIEWS = ("front", "from side", "from behind")
@@ -39,7 +43,7 @@ class ClashOptions:
     views: Sequence[str] | None = None
     out: Path | None = None
     max_cells: int = 400
-    threshold: float = 0.6
+    threshold: float = 0.8
     presets: bool = True
     verify_seeds: int = 1
     steps: int = 20
@@ -47,7 +51,9 @@ class ClashOptions:
     clip_model: str | None = None
     lora_id: int | None = None
     show_progress: bool = True
-    identity: IdentityMetric | None = None  # e.g. the lab reader; default: embedding cosine
+    identity_metric: str = "embedding"  # "embedding" (CLIP or the weak fallback) | "lab-reader"
+    extra_prompt: str = ""  # appended to every prompt (e.g. "1girl, solo")
+    identity: IdentityMetric | None = None  # a custom metric object overrides identity_metric
 
 
 @dataclass
@@ -71,6 +77,7 @@ class Context:
     char_lora: LoraFile
     char_path: Path
     char_a1111: str
+    identity_tags: list[str] = field(default_factory=list)
     styles: list[StyleRef] = field(default_factory=list)
 
 
@@ -85,12 +92,12 @@ def load_context(ws: Workspace, name: str, style_names: Sequence[str], lora_id: 
         arch = base_arch(ws, base_spec)
         char_lora = load_registered(ws, row)
         ctx = Context(character.id, character.slug, character.trigger, base_spec, arch, row.id, char_lora,
-                      loadable_path(ws, row, char_lora), Path(row.file_path).stem)
+                      loadable_path(ws, ws.abs(row.file_path), row.sha256, char_lora), Path(row.file_path).stem, identity_tags(character))
         for style_name in dict.fromkeys(style_names):
-            style_row = resolve_style(s, style_name, character)
+            style_row = resolve_style(s, style_name)
             lora = load_registered(ws, style_row)
-            check_style_for(lora, char_lora, style_row.name, arch)
-            ctx.styles.append(StyleRef(style_row.name, style_row.id, lora, loadable_path(ws, style_row, lora),
+            check_compatible(lora, char_lora, style_row.name, base_arch=arch)
+            ctx.styles.append(StyleRef(style_row.name, style_row.id, lora, loadable_path(ws, ws.abs(style_row.file_path), style_row.sha256, lora),
                                        (style_row.hyperparams or {}).get("trigger", ""), Path(style_row.file_path).stem))
     return ctx
 
@@ -132,7 +139,7 @@ def grid_spec(ws: Workspace, ctx: Context, opts: ClashOptions, unet_config: dict
     encoders = ("text_encoder", "text_encoder_2") if ctx.arch == "sdxl" else ("text_encoder",)
     return GridSpec(ctx.slug, ctx.trigger, list(opts.views or DEFAULT_VIEWS), list(seeds), ctx.arch,
                     layout_from_unet_config(unet_config, encoders), ws.config.bootstrap.negative_prompt,
-                    opts.steps, opts.cfg,
+                    opts.steps, opts.cfg, extra_prompt=opts.extra_prompt,
                     a1111_names={ctx.slug: ctx.char_a1111, **{st.name: st.a1111 for st in ctx.styles}})
 
 
@@ -147,6 +154,26 @@ def _curated(ws: Workspace, slug: str, limit: int = 40) -> list[Image.Image]:
     return images
 
 
+def identity_metric(name: str, embedder: CachedEmbedder, tags: Sequence[str]) -> IdentityMetric:
+    if name == "embedding":
+        return EmbeddingIdentity(embedder)
+    if name == "lab-reader":
+        try:
+            return ReaderIdentity(list(tags))
+        except ValueError as exc:  # the tags name no lab attribute
+            raise UserError(f"--identity lab-reader needs lab identity tags (hair, ears, tail, dress): {exc}") from exc
+    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
+
+
+def style_metrics(mode: str, sections: Sequence[Section], embedder: CachedEmbedder) -> dict[str, StyleMetric]:
+    """In lab mode, a section whose style trigger is a lab style is scored by the lab's style reader."""
+    if mode != "lab-reader":
+        return {}
+    from lorastrap.lab.world import STYLES
+
+    return {sec.style: ReaderStyle(sec.trigger) for sec in sections if sec.trigger in STYLES}
+
+
 @dataclass
 class Measured:
     cells: list[GridCell]
@@ -156,16 +183,18 @@ class Measured:
     verify_cells: list[GridCell]
     verify_scores: dict[tuple[str, str], RowScores]
     identity: IdentityMetric
+    styles: list[StyleMetric]
 
 
 def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec: GridSpec,
             opts: ClashOptions) -> Measured:
     """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
     embedder = CachedEmbedder(default_embedder(opts.clip_model))
-    identity = opts.identity or EmbeddingIdentity(embedder)
+    identity = opts.identity or identity_metric(opts.identity_metric, embedder, ctx.identity_tags)
+    styles = style_metrics(opts.identity_metric, sections, embedder)
     curated = _curated(ws, ctx.slug)
     cells = run_grid(gen, sections, spec, show_progress=opts.show_progress)
-    scores = score_grid(cells, identity, embedder, curated)
+    scores = score_grid(cells, identity, embedder, curated, styles)
     advice = {sec.style: make_advice(sec, scores, opts.threshold, spec, ctx.slug) for sec in sections}
     verify_sections, verify_cells, verify_scores = [], [], {}
     if opts.verify_seeds > 0:
@@ -177,14 +206,17 @@ def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec:
         verify_cells = run_grid(gen, verify_sections, verify_spec, show_progress=opts.show_progress)
         for cell in verify_cells:
             cell.extra["phase"] = "verify"
-        verify_scores = score_grid(verify_cells, identity, embedder, curated)
+        verify_scores = score_grid(verify_cells, identity, embedder, curated, styles)
         for sec in sections:
             advice[sec.style].verified = verification(advice[sec.style], verify_scores, seeds, opts.threshold)
-    return Measured(cells, scores, advice, verify_sections, verify_cells, verify_scores, identity)
+    return Measured(cells, scores, advice, verify_sections, verify_cells, verify_scores, identity,
+                    [styles.get(sec.style) or EmbeddingStyle(embedder) for sec in sections])
 
 
-def check_budget(sections: Sequence[Section], spec: GridSpec, opts: ClashOptions) -> int:
-    total = count_cells(sections, spec) + len(sections) * 3 * len(spec.views) * max(0, opts.verify_seeds)
+def check_budget(sections: Sequence[Section], opts: ClashOptions) -> int:
+    """Images the run will make (grid + verification); refused past --max-cells before any loading."""
+    views = len(opts.views or DEFAULT_VIEWS)
+    total = sum(len(s.variants) for s in sections) * views * opts.seeds + len(sections) * 3 * views * max(0, opts.verify_seeds)
     if total > opts.max_cells:
         raise UserError(f"the grid needs {total} images, more than --max-cells {opts.max_cells}; use fewer "
                         "--weights/--seeds/--views, --no-presets, or raise --max-cells")
@@ -195,7 +227,7 @@ def report_header(ctx: Context, measured: Measured, opts: ClashOptions) -> dict:
     return {
         "character": {"name": ctx.slug, "trigger": ctx.trigger, "lora": str(ctx.char_path), "a1111": ctx.char_a1111,
                       "lora_id": ctx.char_row_id},
-        "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity)),
+        "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity, measured.styles)),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": {"weights": list(opts.weights), "character_weights": list(opts.character_weights),
                    "steps": opts.steps, "cfg": opts.cfg, "presets": opts.presets, "verify_seeds": opts.verify_seeds},
@@ -243,9 +275,9 @@ def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     sections = plan_sections(ctx, opts, weightspace)
     out_dir = Path(opts.out) if opts.out else default_out(ws, ctx.slug)
     seeds = [opts.seed + i for i in range(opts.seeds)]
+    total = check_budget(sections, opts)
     with open_generator(ws, ctx) as gen:
         spec = grid_spec(ws, ctx, opts, dict(gen.pipe.unet.config), seeds)
-        total = check_budget(sections, spec, opts)
         measured = measure(ws, ctx, gen, sections, spec, opts)
     all_cells = measured.cells + measured.verify_cells
     assign_image_paths(all_cells)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lorastrap.characters import get_character
 from lorastrap.clash.fix import kohya_keys, kohya_tensors
 from lorastrap.clash.lora_file import (
-    ARCH_LABELS, LoraFile, LoraFormatError, check_compatible, kohya_metadata, read_lora,
+    ARCH_LABELS, LoraFile, LoraFormatError, kohya_metadata, read_lora,
 )
 from lorastrap.errors import Conflict, NotFound, PreconditionFailed, UserError
 from lorastrap.models.hashing import addnet_hash, sha256_file
@@ -95,8 +95,8 @@ def list_styles(ws: Workspace) -> list[dict]:
                  "parent": r.parent_lora_id} for r in rows]
 
 
-def resolve_style(s: Session, name: str, character: Character | None = None) -> Lora:
-    """A registered style by name (external or compat), or a style LoRA of a character by `#id`."""
+def resolve_style(s: Session, name: str) -> Lora:
+    """A registered style by name (external, compat, or a character's style LoRA), or any LoRA by `#id`."""
     if name.startswith("#") and name[1:].isdigit():
         row = s.get(Lora, int(name[1:]))
         if row is not None:
@@ -135,19 +135,14 @@ def load_registered(ws: Workspace, row: Lora) -> LoraFile:
     return read_lora(path)
 
 
-def check_style_for(style: LoraFile, character: LoraFile, style_name: str, arch: str) -> None:
-    check_compatible(style, character, style_name, base_arch=arch)
-
-
-def loadable_path(ws: Workspace, row: Lora, lora: LoraFile) -> Path:
+def loadable_path(ws: Workspace, path: Path, sha256: str, lora: LoraFile) -> Path:
     """The file as the generator loads it: the original when it already has diffusers-style kohya keys,
     else a normalised kohya copy in the cache (diffusers/peft keys, SDXL original-layout names)."""
-    path = ws.abs(row.file_path)
-    if lora.key_format == "kohya" and set(lora.source_keys) == kohya_keys(lora):
+    if lora.key_format == "kohya" and set(lora.source_keys) == kohya_keys(lora, native=False):
         return path
     from lorastrap.training.kohya_format import write_kohya_file
 
-    cached = ws.cache_dir / "clash" / f"{row.sha256[:16]}.safetensors"
+    cached = ws.cache_dir / "clash" / f"{sha256[:16]}.safetensors"
     if not cached.is_file():
-        write_kohya_file(kohya_tensors(lora, torch.float32), cached, kohya_metadata(lora))
+        write_kohya_file(kohya_tensors(lora, torch.float32, native=False), cached, kohya_metadata(lora))
     return cached

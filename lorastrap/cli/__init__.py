@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "generate": "lorastrap.cli.generate:generate_cmd",
     "model": "lorastrap.cli.model:model",
     "lab": "lorastrap.cli.lab:lab",
+    "style": "lorastrap.cli.clash:style",
+    "clash": "lorastrap.cli.clash:clash",
     "export": "lorastrap.cli.export:export",
     "watch": "lorastrap.cli.watch:watch_cmd",
     "worker": "lorastrap.cli.watch:worker_cmd",

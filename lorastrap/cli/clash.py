@@ -75,7 +75,14 @@ class _DefaultRun(click.Group):
 
 @click.group(cls=_DefaultRun)
 def clash() -> None:
-    """Style-clash report: does the character survive other style LoRAs, and how to make it."""
+    """Style-clash report: does the character survive other style LoRAs, and how to make it.
+
+    \b
+    lorastrap clash NAME --styles A [B ...] [--weights 0.3,0.6,1.0] [--seeds 2] [--out DIR]
+    lorastrap clash NAME --styles A --weights-only       (weight space only, no images)
+    lorastrap clash fix NAME --style A [--out FILE]      (compat style LoRA + before/after)
+    See `lorastrap clash NAME --help` for every grid option.
+    """
 
 
 def _grid_options(func):  # type: ignore[no-untyped-def]
@@ -86,13 +93,17 @@ def _grid_options(func):  # type: ignore[no-untyped-def]
         click.option("--seed", type=int, default=1, show_default=True, help="First seed."),
         click.option("--views", help='Comma-separated views (default "front,from side,from behind").'),
         click.option("--max-cells", type=int, default=400, show_default=True, help="Refuse bigger grids."),
-        click.option("--threshold", type=float, default=0.6, show_default=True, help="Identity retention to keep."),
+        click.option("--threshold", type=float, default=0.8, show_default=True, help="Identity retention to keep."),
         click.option("--no-presets", is_flag=True, help="Skip the community block-weight presets."),
         click.option("--verify-seeds", type=int, default=1, show_default=True, help="Held-out seeds to verify advice."),
         click.option("--steps", type=int, default=20, show_default=True),
         click.option("--cfg", type=float, default=6.0, show_default=True),
         click.option("--clip-model", type=click.Path(path_type=Path), envvar="LORASTRAP_CLIP_MODEL",
                      help="Local CLIP folder for the identity metric (else a weak model-free fallback)."),
+        click.option("--prompt-extra", default="", help='Tags appended to every prompt, e.g. "1girl, solo".'),
+        click.option("--identity", "identity_metric", type=click.Choice(["embedding", "lab-reader"]),
+                     default="embedding", show_default=True,
+                     help="Identity metric: image embeddings, or the lab world's attribute reader."),
         click.option("--lora", "lora_id", type=int, help="Character LoRA id (default: its latest character LoRA)."),
     ]
     for option in reversed(options):
@@ -109,7 +120,8 @@ def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-
         views=[v.strip() for v in kw["views"].split(",") if v.strip()] if kw["views"] else None, out=out,
         max_cells=kw["max_cells"], threshold=kw["threshold"], presets=not kw["no_presets"],
         verify_seeds=kw["verify_seeds"], steps=kw["steps"], cfg=kw["cfg"],
-        clip_model=str(kw["clip_model"]) if kw["clip_model"] else None, lora_id=kw["lora_id"])
+        clip_model=str(kw["clip_model"]) if kw["clip_model"] else None, lora_id=kw["lora_id"],
+        identity_metric=kw["identity_metric"], extra_prompt=kw["prompt_extra"])
 
 
 @clash.command("run", hidden=True)
@@ -137,7 +149,8 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
             click.echo(f"{style_name}: {ws['shared_modules']} shared modules, cosine {ws['overall_cosine']:+.3f}, "
                        f"energy in the character's subspace {ws['overall_projection_energy']:.3f}; "
                        f"flagged: {', '.join(ws['flagged_blocks']) or 'none'}")
-            echo_table([{**b, "reasons": "; ".join(b["reasons"])} for b in ws["blocks"]],
+            echo_table([{**{k: (f"{v:.3f}" if isinstance(v, float) else v) for k, v in b.items()},
+                          "reasons": "; ".join(b["reasons"]) or "-"} for b in ws["blocks"]],
                        ["block", "modules", "cosine", "projection_energy", "chance", "style_share", "reasons"])
         return
     from lorastrap.clash.run import run_clash
@@ -149,7 +162,8 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
         return
     if outcome.weak_metric:
         click.echo("note: identity is measured with the WEAK model-free embedder; set LORASTRAP_CLIP_MODEL for CLIP")
-    echo_table(outcome.ranking, ["rank", "style", "mean_clash", "max_safe_weight", "verified"])
+    echo_table([{**r, "mean_clash": f"{r['mean_clash']:.3f}"} for r in outcome.ranking],
+               ["rank", "style", "mean_clash", "max_safe_weight", "verified"])
     for advice in outcome.advice:
         click.echo(f"{advice['style']}: {advice['a1111']}  ({advice['reason']})")
     click.echo(f"report: {outcome.html} ({outcome.cells} images; run #{outcome.run_id})")
