@@ -9,10 +9,11 @@ in seconds, on a CPU. Its native resolution is 64 px (an 8×8 latent).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from registry.atomic import replaced_dir
 
 TINY_RESOLUTION = 64
 ARCHES = ("sd15", "sdxl")
@@ -122,19 +123,11 @@ def build_tiny_model(out_dir: Path, arch: str = "sd15", seed: int = 0) -> Path:
     An existing `out_dir` is replaced.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with replaced_dir(out_dir) as stage:
         pipe = build_pipeline(arch, seed, tokenizer_dir=stage / "_tok")
         shutil.rmtree(stage / "_tok")
         pipe.save_pretrained(str(stage), safe_serialization=True)
         (stage / MARKER).write_text(json.dumps({"arch": arch, "seed": seed, "resolution": TINY_RESOLUTION}))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return out_dir
 
 
