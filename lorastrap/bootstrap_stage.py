@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lorastrap.captions import parse_tags
 from lorastrap.curation import curated_files, seed_images, view_of
 from lorastrap.datasets import latest_version, version_items
 from lorastrap.workspace import Workspace
@@ -71,7 +72,10 @@ def view_coverage(s: Session, character: Character, views: list[str]) -> dict[st
     latest = latest_version(s, character)
     counts: Counter[str] = Counter()
     if latest is not None:
-        counts.update(view_of(item.image) for item in version_items(s, latest))
+        for item in version_items(s, latest):
+            # a view tag in the caption (a seed given --seed-tags "from side") names the view
+            tagged = [v for v in views if v in parse_tags(item.caption)]
+            counts[tagged[0] if tagged else view_of(item.image)] += 1
     if "front" in counts and "front" not in views and views:
         counts[views[0]] += counts.pop("front")  # seeds count as the first (front-like) view
     return {v: counts.get(v, 0) for v in [*views, *sorted(set(counts) - set(views))]}

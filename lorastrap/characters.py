@@ -47,13 +47,23 @@ class AddResult:
 
 def add_character(
     ws: Workspace, name: str, images: Sequence[Path], tags: str | Sequence[str], *,
-    trigger: str | None = None, crop: str | None = None,
+    trigger: str | None = None, crop: str | None = None, seed_tags: str | Sequence[str] = (),
 ) -> AddResult:
-    """Register a character from seed image(s): 1 image → 4 crops; 4+ images → used as they are."""
+    """Register a character from seed image(s): 1 image → 4 crops; 4+ images → used as they are.
+
+    `tags` say who the character is (pruned from the character round's captions); `seed_tags` say
+    what the seed images show that is not the character — their view and art style, e.g.
+    "from front, flat color". They stay in every caption, so the trigger does not absorb the seed's
+    view, and candidates are prompted with the seed's style.
+    """
     slug = slugify(name)
     tag_list = parse_tags(tags)
     if not tag_list:
         raise UserError("no tags given; pass --tags \"1girl, solo, fox ears, ...\" (the identity tags)")
+    shown = parse_tags(seed_tags)
+    if both := [t for t in shown if t in tag_list]:
+        raise UserError(f"{', '.join(both)} cannot be both an identity tag and a seed tag; "
+                        "--tags is who the character is, --seed-tags what the seed images show")
     if not images:
         raise UserError("no seed image given; pass --image seed.png (one image, or four or more)")
     crop = crop or ("zoom" if len(images) == 1 else "none")
@@ -101,14 +111,14 @@ def add_character(
             seed_row = store_image(s, ws.blobs, l.data, origin="seed", character_id=character.id,
                                    journal=journal, file_name=name_png)
             if crop == "none":
-                items.append((seed_row, []))
+                items.append((seed_row, shown))
                 continue
             for crop_name, piece in seed_crops(l.image, crop):
                 data = png_bytes(piece)
                 file_name = f"{l.path.stem}-{crop_name}.png"
                 atomic_write_bytes(ws.seed_dir(slug) / "crops" / file_name, data)
                 crop_names.append(file_name)
-                view = CROP_VIEW_TAGS.get(crop_name, []) if crop == "zoom" else []
+                view = [*(CROP_VIEW_TAGS.get(crop_name, []) if crop == "zoom" else []), *shown]
                 if piece.size == l.image.size:
                     # The full frame is the seed itself: one image row whatever the file's bytes.
                     items.append((seed_row, view))

@@ -45,6 +45,10 @@ class BootstrapSettings:
     seed_repeats: int = 2
     negative_prompt: str = "lowres, bad anatomy, blurry, watermark, text"
     near_duplicate_threshold: float = 0.985
+    # LoRA weight when generating a round's candidates: a style-round LoRA trained on few views
+    # at full weight pulls every view back to the seed's pose (measured in the lab: "from side"
+    # 2/6 right at 1.0, 5/6 at 0.5, identity unchanged); below 1 the view tag wins.
+    candidate_weight: float = 0.6
 
     @property
     def style_rounds(self) -> int:
@@ -124,6 +128,8 @@ candidates_per_round = 24
 views = ["front", "from side", "from behind", "from above", "from below",
          "three-quarter view", "full body", "upper body", "portrait"]
 seed_repeats = 2
+# LoRA weight for generating candidates (lower: views follow the prompt; higher: closer to the seed)
+candidate_weight = 0.6
 
 [watch]
 debounce_s = 3.0

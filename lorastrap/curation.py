@@ -79,6 +79,16 @@ def source_items(s: Session, character: Character) -> list[tuple[Image, list[str
             for it in version_items(s, first)]
 
 
+def carried_seed_tags(s: Session, character: Character, views: Sequence[str]) -> list[str]:
+    """The tags every seed item shares besides its view (the art style, say): candidates are
+    prompted and captioned with them, so new views come in the seed's style."""
+    items = source_items(s, character)
+    if not items:
+        return []
+    shared = set(items[0][1]).intersection(*(set(tags) for _, tags in items[1:]))
+    return [t for t in items[0][1] if t in shared and t not in views]
+
+
 def seed_images(s: Session, character: Character) -> list[Image]:
     return [img for img, _ in source_items(s, character)]
 

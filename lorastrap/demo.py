@@ -18,6 +18,9 @@ from lorastrap.characters import add_character
 from lorastrap.workspace import CONFIG_NAME, Workspace, init_workspace, load_workspace
 
 DEMO_NAME = "Kitsune"
+# what the seed drawings show besides the character: kept in captions, so the trigger learns the
+# character and not "seen from the front"; the style is carried into candidate prompts
+SEED_TAGS = "from front, flat color"
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     echo(f"workspace: {ws.root} (base model: {base})")
 
     seeds, tags = draw_seed(ws.root / "seed-drawings")
-    added = add_character(ws, DEMO_NAME, seeds, tags, crop="none")
+    added = add_character(ws, DEMO_NAME, seeds, tags, crop="none", seed_tags=SEED_TAGS)
     report.slug = added.slug
     echo(f"seeded {added.slug} (trigger {added.trigger}) from {len(seeds)} front views: {', '.join(tags)}")
 
@@ -147,7 +150,7 @@ def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir:
     ws, _ = init_workspace(work_dir, base_model="lab")
     ws = _write_settings(ws, SIZES["full"], list(VIEWS))
     added = add_character(ws, character.slug, seed_paths, [*LEADING_TAGS, *character.tags()],
-                          trigger=trigger, crop="none")
+                          trigger=trigger, crop="none", seed_tags=SEED_TAGS)
     run_method(ws, added.slug, DemoReport(workspace=ws.root), echo=lambda _line: None)
     from sqlalchemy import select
 

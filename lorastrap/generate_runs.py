@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lorastrap.captions import caption_for, join_tags, parse_tags
 from lorastrap.characters import get_character
+from lorastrap.curation import carried_seed_tags
 from lorastrap.errors import NotFound, UserError
 from lorastrap.image_store import store_image
 from lorastrap.tags import identity_tags, tags_of
@@ -58,6 +59,7 @@ def generate_candidates(
     with ws.open_registry() as reg, reg.session() as s:
         c = get_character(s, slug)
         lora = _pick_lora(s, c.id, lora_id)
+        carried = carried_seed_tags(s, c, [*(views or ()), *ws.config.bootstrap.views, *(p.view for p in plan or ())])
         info = dict(slug=c.slug, id=c.id, trigger=c.trigger, identity=identity_tags(c),
                     negative_tags=tags_of(c, "negative"), base=c.base_model or ws.config.workspace.base_model,
                     round=c.round if round_no is None else round_no,
@@ -70,10 +72,10 @@ def generate_candidates(
     policy = "character" if info["lora"] and info["lora"][2] == "character" else "style"
     neg = negative if negative is not None else join_tags(
         parse_tags([ws.config.bootstrap.negative_prompt, *info["negative_tags"]]))
-    extra = parse_tags(extra_prompt) if extra_prompt else []
+    extra = parse_tags([*carried, *(parse_tags(extra_prompt) if extra_prompt else [])])
     requests = [GenRequest(prompt=caption_for(policy, info["trigger"], info["identity"], [p.view, *extra]),
                            negative_prompt=neg, seed=p.seed, steps=steps, cfg=cfg, view=p.view,
-                           extra={"character": info["slug"], "round": info["round"],
+                           extra={"character": info["slug"], "round": info["round"], "variable_tags": extra,
                                   "lora_id": info["lora"][0] if info["lora"] else None})
                 for p in plan]
     out_dir = Path(out_dir) if out_dir else ws.candidates_dir(info["slug"], info["round"])

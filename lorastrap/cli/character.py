@@ -22,12 +22,18 @@ def character() -> None:
 @click.option("--trigger", help="Trigger word (default: generated from the name, rare-token style).")
 @click.option("--crop", type=click.Choice(["zoom", "quad", "none"]),
               help="How one image becomes 4 (default zoom; none with 4+ images).")
+@click.option("--seed-tags", default="",
+              help='What the seed images show that is not the character: view, art style '
+                   '("from front, flat color"). Kept in every caption; the style is carried into '
+                   'candidate prompts.')
 @pass_app
-def add(app, name: str, images: tuple[Path, ...], tags: str, trigger: str | None, crop: str | None) -> None:  # type: ignore[no-untyped-def]
+def add(app, name: str, images: tuple[Path, ...], tags: str, trigger: str | None, crop: str | None,  # type: ignore[no-untyped-def]
+        seed_tags: str) -> None:
     """Register a character from one image (cropped into 4) or from 4+ images."""
     from lorastrap.characters import add_character
 
-    r = add_character(app.workspace(), name, list(images), tags, trigger=trigger, crop=crop)
+    r = add_character(app.workspace(), name, list(images), tags, trigger=trigger, crop=crop,
+                      seed_tags=seed_tags)
     click.echo(f"added {r.slug}: trigger {r.trigger!r}, {len(r.seed_images)} seed image(s)"
                + (f" → {len(r.crops)} crops" if r.crops else ""))
     click.echo(f"dataset v{r.dataset_version}: {r.dataset_items} items (kohya layout) in {r.dataset_dir}")
