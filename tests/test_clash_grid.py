@@ -121,6 +121,12 @@ def test_grid_writes_every_file_and_cell(env):
         for cell in style["cells"] + style["verify_cells"]:
             assert (out / cell["image"]).is_file()
             assert 0.0 <= cell["identity"] <= 1.0 + 1e-6 and cell["style"] <= 1.0 + 1e-6
+        # a style with trigger words also gets a row prompted without them (the LoRA alone)
+        if style["trigger"]:
+            plain = next(r for r in style["rows"] if r["kind"] == "grid" and r["style_weight"] == 1.0)
+            bare = next(r for r in style["rows"] if r["kind"] == "no-trigger")
+            assert style["trigger"] in plain["a1111_prompt"] and style["trigger"] not in bare["a1111_prompt"]
+            assert all(style["trigger"] not in c["prompt"] for c in style["cells"] if c["row"] == bare["key"])
         base = next(r for r in style["rows"] if r["kind"] == "character-only")
         assert base["scores"]["retention"] == pytest.approx(1.0) and base["scores"]["clash"] == pytest.approx(0.0, abs=1e-6)
     assert [r["rank"] for r in report["ranking"]] == [1, 2]

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from lorastrap.clash.fix import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata, kohya_tensors
-from lorastrap.clash.grid import GRID, Section, Variant
+from lorastrap.clash.grid import GRID, Section
 from lorastrap.clash.lora_file import read_lora
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import build_report
@@ -106,9 +106,7 @@ def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None
 def _fix_sections(ctx: Context, style: StyleRef, opts: ClashOptions) -> list[Section]:
     """The original style and its compat LoRA, side by side at the same weights (no presets)."""
     base = plan_sections(ctx, opts, {})[0]
-    compat_variants = [Variant(v.kind, v.character_weight, v.style_weight, v.blocks,
-                               _compat_adapter(style) if v.style_weight else None, v.label)
-                       for v in base.variants]
+    compat_variants = [replace(v, adapter=_compat_adapter(style) if v.style_weight else None) for v in base.variants]
     return [base, Section(f"{style.name} (compat)", _compat_adapter(style), style.trigger, compat_variants)]
 
 

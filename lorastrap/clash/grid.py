@@ -19,6 +19,7 @@ from lorastrap.generation import GeneratedImage, Generator, GenRequest
 CHARACTER_ONLY = "character-only"
 STYLE_ONLY = "style-only"
 GRID = "grid"
+NO_TRIGGER = "no-trigger"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Variant:
     blocks: tuple[tuple[str, float], ...] = ()  # LBW block multipliers of the style; () = all 1
     adapter: str | None = None  # the adapter that plays the style (None: the section's)
     label: str = ""
+    # False: the prompt leaves out the style's trigger words (the LoRA alone carries the style);
+    # words a text encoder does not know can cost more identity than the style LoRA itself
+    style_trigger: bool = True
 
     @property
     def block_weights(self) -> dict[str, float]:
@@ -38,7 +42,8 @@ class Variant:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}|c{self.character_weight:g}|s{self.style_weight:g}|{self.adapter or ''}"
+        key = f"{self.kind}|c{self.character_weight:g}|s{self.style_weight:g}|{self.adapter or ''}"
+        return key if self.style_trigger else key + "|no-trigger"
 
     def title(self) -> str:
         if self.label:
@@ -101,6 +106,11 @@ class GridCell:
     extra: dict = field(default_factory=dict)
 
 
+def section_trigger(variant: Variant, section: Section) -> str:
+    """The style's trigger words as this row prompts them (empty for a no-trigger row)."""
+    return section.trigger if variant.style_trigger else ""
+
+
 def adapter_weights(variant: Variant, section: Section, spec: GridSpec) -> dict[str, float | dict]:
     """The `set_weights` argument of a row: only the LoRAs with a non-zero weight are active."""
     weights: dict[str, float | dict] = {}
@@ -116,7 +126,7 @@ def adapter_weights(variant: Variant, section: Section, spec: GridSpec) -> dict[
 
 def a1111_prompt(variant: Variant, section: Section, spec: GridSpec, character_name: str, view: str) -> str:
     """The same row as an A1111/Forge prompt (LBW syntax for per-block style weights)."""
-    prompt = spec.prompt(view, section.trigger)
+    prompt = spec.prompt(view, section_trigger(variant, section))
     if variant.character_weight:
         prompt += f" <lora:{spec.a1111_name(character_name)}:{variant.character_weight:g}>"
     if variant.style_weight:
@@ -145,7 +155,7 @@ def run_grid(generator: Generator, sections: Sequence[Section], spec: GridSpec,
         for section in sections:
             for variant in section.variants:
                 weights = adapter_weights(variant, section, spec)
-                columns = [(view, seed, spec.prompt(view, section.trigger)) for view in spec.views for seed in spec.seeds]
+                columns = [(view, seed, spec.prompt(view, section_trigger(variant, section))) for view in spec.views for seed in spec.seeds]
                 todo = [c for c in columns if _signature(c[2], weights, c[1]) not in memo]
                 if todo:
                     generator.set_weights(weights)

@@ -37,6 +37,7 @@ class Advice:
             "style": self.style, "source": self.variant.kind, "label": self.variant.title(),
             "character_weight": self.variant.character_weight, "style_weight": self.variant.style_weight,
             "block_weights": self.block_weights, "a1111": self.a1111, "diffusers_set_adapters": self.diffusers,
+            "style_trigger_in_prompt": self.variant.style_trigger,
             "retention": self.scores.retention, "style_gain": self.scores.style_gain,
             "passed": self.passed, "reason": self.reason, "verified": self.verified,
         }
@@ -81,13 +82,16 @@ def make_advice(section: Section, scores: Mapping[tuple[str, str], RowScores], t
              + lbw_string(spec.a1111_name(style_name), variant.style_weight, blocks, spec.arch))
     diffusers = {character_name: variant.character_weight,
                  style_name: diffusers_block_weights(variant.style_weight, variant.block_weights, spec.arch, spec.layout)}
+    if not variant.style_trigger:
+        reason += f"; leave the style's trigger words ({section.trigger!r}) out of the prompt"
     return Advice(section.style, variant, row, passed, reason, blocks, a1111, diffusers)
 
 
 def advice_variant(advice: Advice) -> Variant:
     """The advised setting as a row of its own (for the verification run)."""
     v = advice.variant
-    return Variant("advice", v.character_weight, v.style_weight, v.blocks, v.adapter, f"advice: {v.title()}")
+    return Variant("advice", v.character_weight, v.style_weight, v.blocks, v.adapter, f"advice: {v.title()}",
+                   v.style_trigger)
 
 
 def verification(advice: Advice, verify_scores: Mapping[tuple[str, str], RowScores], seeds: Sequence[int],

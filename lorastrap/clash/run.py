@@ -13,7 +13,7 @@ from PIL import Image
 from lorastrap.characters import get_character
 from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
 from lorastrap.clash.grid import (
-    CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
+    CHARACTER_ONLY, GRID, NO_TRIGGER, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
 )
 from lorastrap.clash.lora_file import LoraFile, check_compatible
 from lorastrap.clash.metrics import (
@@ -126,6 +126,9 @@ def plan_sections(ctx: Context, opts: ClashOptions, weightspace: dict[str, Weigh
         if opts.presets:
             variants += [variant_with_blocks(f"preset:{p.name}", base_cw, top, p.block_weights(),
                                              label=f"preset {p.name}, style {top:g}") for p in presets_for(ctx.arch)]
+        if st.trigger.strip():
+            variants.append(Variant(NO_TRIGGER, base_cw, top, label=f"style {top:g}, prompt without {st.trigger!r}",
+                                    style_trigger=False))
         flagged = weightspace[st.name].flagged_blocks if st.name in weightspace else []
         if flagged:
             blocks = {**{b: 1.0 for b in lbw_layout(ctx.arch)}, **{b: 0.0 for b in flagged}}
