@@ -48,26 +48,40 @@ def pretrain_cmd(out: Path, device: str, seed: int, time_budget_s: float, vae_st
 @click.option("--seeds", type=int, default=8, show_default=True, help="Images per view and arm.")
 @click.option("--views", default="from front,from side,from behind", show_default=True)
 @click.option("--lora-steps", type=int, default=150, show_default=True)
+@click.option("--style-weights", default="0.5,0.75,1.0", show_default=True,
+              help="Style LoRA weights of the style-survival part (0 = the character alone).")
 @click.option("--no-style", is_flag=True, help="Skip the style-survival part.")
 @click.option("--bootstrap", is_flag=True, help="Also run the whole method per character: arm (c).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes, characters split between them (a GPU is mostly idle with one).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: best available).")
 @json_option
-def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int, no_style: bool,
-             bootstrap: bool, device: str | None, as_json: bool) -> None:
+def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int, style_weights: str,  # type: ignore[no-untyped-def]
+             no_style: bool, bootstrap: bool, jobs: int, device: str | None, as_json: bool) -> None:
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
     from lorastrap.lab.eval import FidelityConfig, run_fidelity
+    from lorastrap.lab.eval_parallel import run_fidelity_parallel
     from lorastrap.lab.lora_runs import LoraRecipe
     from lorastrap.models.threads import use_small_model_threads
 
     if device in (None, "cpu"):
         use_small_model_threads()
-    cfg = FidelityConfig(characters=characters, seeds=seeds, device=device,
+    try:
+        weights = tuple(float(w) for w in style_weights.split(",") if w.strip())
+    except ValueError:
+        raise click.BadParameter(f"{style_weights!r} is not a comma-separated list of numbers",
+                                 param_hint="--style-weights") from None
+    cfg = FidelityConfig(characters=characters, seeds=seeds, device=device, style_weights=weights,
                          views=tuple(v.strip() for v in views.split(",") if v.strip()),
                          recipe=LoraRecipe(steps=lora_steps))
     hook = None
     if bootstrap:
         from lorastrap.demo import lab_bootstrap_arm as hook
-    report = run_fidelity(out, cfg, bootstrap=hook, style_survival=not no_style, progress=not as_json)
+    if jobs > 1:
+        report = run_fidelity_parallel(out, cfg, jobs, bootstrap=hook, style_survival=not no_style,
+                                       progress=not as_json)
+    else:
+        report = run_fidelity(out, cfg, bootstrap=hook, style_survival=not no_style, progress=not as_json)
     if as_json:
         echo_json(report["results"])
     else:

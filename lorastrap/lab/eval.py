@@ -37,6 +37,7 @@ class FidelityConfig:
     recipe: LoraRecipe = field(default_factory=LoraRecipe)
     style_loras: tuple[str, ...] = ("pixel art", "cel shading")
     style_weights: tuple[float, ...] = (0.5, 0.75, 1.0)
+    character_indices: tuple[int, ...] | None = None  # which held-out characters (default: the first `characters`)
     device: str | None = None
 
 
@@ -53,6 +54,11 @@ def tags_prompt(c: Character, view: str, style: str) -> str:
 
 def trigger_prompt(c: Character, view: str, style: str) -> str:
     return f"1girl, solo, {trigger_for(c)}, {view}, {style}"
+
+
+def trigger_tags_prompt(c: Character, view: str, style: str) -> str:
+    """How the method prompts a style round's LoRA: its captions carry trigger + identity tags."""
+    return f"{trigger_for(c)}, {tags_prompt(c, view, style)}"
 
 
 def measure_arm(gen: LabGenerator, arm: Arm, c: Character, cfg: FidelityConfig, index: int,
@@ -83,14 +89,43 @@ def _mean(rows: list[dict[str, dict]], view: str, key: str) -> float:
     return round(sum(vals) / len(vals), 3) if vals else float("nan")
 
 
+def _spread(rows: list[dict[str, dict]], view: str, key: str) -> float:
+    """Standard deviation over characters: how much the answer depends on who the character is."""
+    vals = [r[view][key] for r in rows]
+    if len(vals) < 2:
+        return 0.0
+    m = sum(vals) / len(vals)
+    return (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
+
+
 def fidelity_table(per_arm: dict[str, list[dict]], views: Sequence[str]) -> str:
-    """Markdown: one row per arm, per view 'all (identity)' accuracy averaged over characters."""
+    """Markdown: one row per arm, per view 'all ± sd (identity)' accuracy over characters."""
     head = "| arm | " + " | ".join(views) + " |\n|---|" + "---|" * len(views) + "\n"
     rows = []
     for name, results in per_arm.items():
-        cells = [f"{_mean(results, v, 'all'):.2f} ({_mean(results, v, 'identity'):.2f})" for v in views]
+        cells = [f"{_mean(results, v, 'all'):.2f} ± {_spread(results, v, 'all'):.2f} "
+                 f"({_mean(results, v, 'identity'):.2f})" for v in views]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
+
+
+def _summary(cfg: FidelityConfig, chars: Sequence[Character], per_arm: dict[str, list[dict]],
+             gen: LabGenerator, t0: float) -> tuple[dict, str]:
+    results = {"config": asdict(cfg) | {"recipe": asdict(cfg.recipe)},
+               "characters": [c.slug for c in chars],
+               "views": list(cfg.views),
+               "arms": per_arm,
+               "machine": f"{platform.machine()}, device {gen.gen.device}",
+               "seconds": round(time.perf_counter() - t0, 1)}
+    tables = "## Character fidelity per view: all-attribute (identity) accuracy\n\n"
+    return results, tables + fidelity_table(per_arm, cfg.views)
+
+
+def _write(out_dir: Path, results: dict, tables: str) -> None:
+    from registry.atomic import atomic_write_text
+
+    atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=str))
+    atomic_write_text(out_dir / "tables.md", tables)
 
 
 def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
@@ -106,11 +141,13 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     gen = LabGenerator(cfg.device, cfg.sample_steps, cfg.guidance)
-    chars = list(HELD_OUT[: cfg.characters])
+    indices = list(cfg.character_indices or range(cfg.characters))
+    chars = [HELD_OUT[i] for i in indices]
     per_arm: dict[str, list[dict]] = {}
     char_loras: dict[str, Path] = {}
     sheets = []
-    for index, c in enumerate(chars):
+    results, tables = _summary(cfg, [], per_arm, gen, t0)
+    for done, (index, c) in enumerate(zip(indices, chars)):
         say = (lambda m: print(f"[lab eval] {c.slug}: {m}", flush=True)) if progress else (lambda m: None)
         seeds = seed_images(c, cfg.seed_images, cfg.style, seed=index)
         seed_dir = work / c.slug / "seed"
@@ -124,11 +161,13 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
         arms = [Arm("(a) base, tags spelled out", None, tags_prompt),
                 Arm("(a0) base, trigger only", None, trigger_prompt),
                 Arm("(b) seed LoRA, trigger", lora_b, trigger_prompt),
-                Arm("(b+) seed LoRA, trigger + tags", lora_b, lambda c_, v, s: f"{trigger_for(c_)}, {tags_prompt(c_, v, s)}")]
+                Arm("(b+) seed LoRA, trigger + tags", lora_b, trigger_tags_prompt)]
         char_loras[c.slug] = lora_b
         if bootstrap is not None:
             for name, path in bootstrap(c, seed_paths, trigger_for(c), work / c.slug / "bootstrap"):
-                arms.append(Arm(f"(c) {name}", Path(path), trigger_prompt))
+                style_round = name.startswith("style")
+                arms.append(Arm(f"(c) {name}" + (", trigger + tags" if style_round else ", trigger"), Path(path),
+                                trigger_tags_prompt if style_round else trigger_prompt))
                 char_loras[c.slug] = Path(path)  # the last one is the final character LoRA
         for arm in arms:
             adapter = Arm(f"{c.slug}:{arm.name}", arm.lora, arm.prompt)
@@ -136,21 +175,16 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
             sheets.append(result.pop("_images")[:: cfg.seeds // 2 or 1])
             per_arm.setdefault(arm.name, []).append(result)
             say(f"{arm.name}: " + ", ".join(f"{v} {result[v]['all']:.2f}" for v in cfg.views))
-    results = {"config": asdict(cfg) | {"recipe": asdict(cfg.recipe)},
-               "characters": [c.slug for c in chars],
-               "views": list(cfg.views),
-               "arms": per_arm,
-               "machine": f"{platform.machine()}, device {gen.gen.device}"}
-    tables = "## Character fidelity per view: all-attribute (identity) accuracy\n\n"
-    tables += fidelity_table(per_arm, cfg.views)
+        # written after every character, so a run cut short still leaves its numbers
+        results, tables = _summary(cfg, chars[: done + 1], per_arm, gen, t0)
+        _write(out_dir, results, tables)
+    contact_sheet([img for row in sheets for img in row], cols=len(cfg.views) * 2).save(out_dir / "arms.png")
     if style_survival and cfg.style_loras:
         from lorastrap.lab.eval_style import run_style_survival
 
-        style = run_style_survival(gen, chars, char_loras, cfg, work, progress=progress)
+        style = run_style_survival(gen, chars, char_loras, cfg, work, indices=indices, progress=progress)
         results["style_survival"] = style["results"]
         tables += "\n" + style["table"]
     results["seconds"] = round(time.perf_counter() - t0, 1)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    (out_dir / "tables.md").write_text(tables)
-    contact_sheet([img for row in sheets for img in row], cols=len(cfg.views) * 2).save(out_dir / "arms.png")
+    _write(out_dir, results, tables)
     return {"results": results, "tables": tables}
