@@ -2,7 +2,7 @@
 
 A seed character from the procedural lab world (front views only: the views it lacks must come
 from the bootstrap) → style rounds with auto-curation by the assist (never by the lab's reader) →
-character LoRA → sprite sheets for Godot/Unity/JSON → style-clash report → a fidelity table.
+character LoRA → sprite sheets for Godot/Unity/JSON → a fidelity table read by the lab's reader.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ class DemoSize:
     style_steps: int
     character_steps: int
     sample_steps: int
-    clash_weights: tuple[float, ...]
+    table_seeds: int  # images per view and LoRA in the closing fidelity table
 
 
 SIZES = {
-    "full": DemoSize((4, 10, 16), 12, 120, 100, 20, (0.5, 1.0)),
-    "small": DemoSize((4, 5, 6), 4, 8, 8, 4, (1.0,)),
+    "full": DemoSize((4, 10, 16), 12, 120, 300, 20, 4),
+    "small": DemoSize((4, 5, 6), 4, 8, 8, 4, 1),
 }
 
 
@@ -115,6 +115,15 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     run_method(ws, added.slug, report, echo)
 
     _export(ws, added.slug, report, echo)
+    if base == "lab":
+        from lorastrap.lab.demo_table import demo_fidelity
+
+        echo("")
+        echo(f"fidelity (the lab's reader, {spec.table_seeds} image(s) per cell): "
+             "all attributes right (identity right)")
+        scores, table = demo_fidelity(ws, added.slug, added.trigger, spec.table_seeds, spec.sample_steps)
+        report.fidelity = [{"arm": arm, **{v: s[v] for v in s}} for arm, s in scores.items()]
+        echo(table.rstrip())
     echo("")
     echo("outputs:")
     for label, path in report.outputs.items():
@@ -145,18 +154,15 @@ def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir:
     """The fidelity benchmark's arm (c): the whole method on a held-out lab character, with the
     demo's settings; returns each round's LoRA and the final character LoRA."""
     from lorastrap.lab.world import LEADING_TAGS, VIEWS
-    from registry.models import Lora
 
     ws, _ = init_workspace(work_dir, base_model="lab")
     ws = _write_settings(ws, SIZES["full"], list(VIEWS))
     added = add_character(ws, character.slug, seed_paths, [*LEADING_TAGS, *character.tags()],
                           trigger=trigger, crop="none", seed_tags=SEED_TAGS)
     run_method(ws, added.slug, DemoReport(workspace=ws.root), echo=lambda _line: None)
-    from sqlalchemy import select
+    from lorastrap.lab.demo_table import method_loras
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
-        rows = list(s.scalars(select(Lora).where(Lora.kind.in_(("style", "character"))).order_by(Lora.id)))
-        return [(f"{r.kind} r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path)) for r in rows]
+    return method_loras(ws, added.slug)
 
 
 def _export(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None]) -> None:

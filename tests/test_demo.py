@@ -16,6 +16,14 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     result = cli_run("demo", "--small", "--dir", str(root))
     assert result.code == 0, result.err
     assert "lorastrap status kitsune" in result.out
+    # the closing fidelity table: one row per LoRA of the method, cells parse as accuracies
+    table = [line for line in result.out.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| arm | from front | from side | from behind")
+    rows = {line.split(" | ")[0].strip("| "): line for line in table[1:]}
+    assert {"base model, tags spelled out", "style r1, trigger + tags", "style r2, trigger + tags",
+            "character LoRA, trigger only"} <= set(rows)
+    cells = [c.strip() for c in rows["character LoRA, trigger only"].strip("|").split("|")[1:]]
+    assert all(0.0 <= float(c.split()[0]) <= 1.0 for c in cells)
     slug_dir = root / "characters" / "kitsune"
     for round_dir in ("r1", "r2"):
         sheet = slug_dir / "candidates" / round_dir / "contact-sheet.png"

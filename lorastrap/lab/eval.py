@@ -98,13 +98,13 @@ def _spread(rows: list[dict[str, dict]], view: str, key: str) -> float:
     return (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
 
 
-def fidelity_table(per_arm: dict[str, list[dict]], views: Sequence[str]) -> str:
+def fidelity_table(per_arm: dict[str, list[dict]], views: Sequence[str], spread: bool = True) -> str:
     """Markdown: one row per arm, per view 'all ± sd (identity)' accuracy over characters."""
     head = "| arm | " + " | ".join(views) + " |\n|---|" + "---|" * len(views) + "\n"
     rows = []
     for name, results in per_arm.items():
-        cells = [f"{_mean(results, v, 'all'):.2f} ± {_spread(results, v, 'all'):.2f} "
-                 f"({_mean(results, v, 'identity'):.2f})" for v in views]
+        cells = [f"{_mean(results, v, 'all'):.2f}" + (f" ± {_spread(results, v, 'all'):.2f}" if spread else "")
+                 + f" ({_mean(results, v, 'identity'):.2f})" for v in views]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
 

@@ -1,0 +1,49 @@
+"""The short fidelity table `lorastrap demo` prints: how often the demo's character comes out right
+from each view, read by the lab's reader *after* the method ran (the reader never curates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import select
+
+from lorastrap.characters import get_character
+from lorastrap.workspace import Workspace
+from registry.models import Lora
+
+TABLE_VIEWS = ("from front", "from side", "from behind")
+
+
+def method_loras(ws: Workspace, slug: str) -> list[tuple[str, Path]]:
+    """(name, path) of the character's style rounds, then its character LoRA, in training order."""
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        c = get_character(s, slug)
+        rows = s.scalars(select(Lora).where(Lora.character_id == c.id, Lora.status == "ready",
+                                            Lora.kind.in_(("style", "character"))).order_by(Lora.id))
+        return [(f"style r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path)) for r in rows]
+
+
+def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, sample_steps: int,
+                  views: Sequence[str] = TABLE_VIEWS) -> tuple[dict[str, dict], str]:
+    """All-attribute (identity) accuracy per view of the base model with the tags spelled out, each
+    style round prompted as the method prompts it, and the final LoRA prompted with its trigger."""
+    from lorastrap.lab.eval import Arm, FidelityConfig, fidelity_table, measure_arm, tags_prompt
+    from lorastrap.lab.lora_runs import LabGenerator
+    from lorastrap.lab.world import HELD_OUT
+
+    character = HELD_OUT[0]  # the demo's seed character (lorastrap.demo.draw_seed)
+    arms = [Arm("base model, tags spelled out", None, tags_prompt)]
+    for name, path in method_loras(ws, slug):
+        if name == "character":
+            arms.append(Arm("character LoRA, trigger only", path, lambda c, v, s: f"1girl, solo, {trigger}, {v}, {s}"))
+        else:
+            arms.append(Arm(f"{name}, trigger + tags", path, lambda c, v, s: f"{trigger}, {tags_prompt(c, v, s)}"))
+    cfg = FidelityConfig(seeds=seeds_per_view, views=tuple(views), sample_steps=sample_steps)
+    gen = LabGenerator(None, sample_steps, cfg.guidance)
+    per_arm: dict[str, list[dict]] = {}
+    for arm in arms:
+        result = measure_arm(gen, arm, character, cfg, 0)
+        result.pop("_images")
+        per_arm[arm.name] = [result]
+    return {k: v[0] for k, v in per_arm.items()}, fidelity_table(per_arm, views, spread=False)
