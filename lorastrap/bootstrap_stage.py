@@ -74,7 +74,8 @@ def view_coverage(s: Session, character: Character, views: list[str]) -> dict[st
     if latest is not None:
         for item in version_items(s, latest):
             # a view tag in the caption (a seed given --seed-tags "from side") names the view
-            tagged = [v for v in views if v in parse_tags(item.caption)]
+            tags = set(parse_tags(item.caption))
+            tagged = [v for v in views if v in tags]
             counts[tagged[0] if tagged else view_of(item.image)] += 1
     if "front" in counts and "front" not in views and views:
         counts[views[0]] += counts.pop("front")  # seeds count as the first (front-like) view

@@ -6,18 +6,7 @@ from pathlib import Path
 
 import click
 
-from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
-
-
-def _floats(text: str, option: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers (e.g. 0.3,0.6,1.0)",
-                                 param_hint=option) from None
-    if not values:
-        raise click.BadParameter("give at least one number", param_hint=option)
-    return values
+from lorastrap.cli.common import echo_json, echo_table, json_option, parse_floats, pass_app
 
 
 def _names(values: tuple[str, ...]) -> list[str]:
@@ -115,8 +104,8 @@ def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-
     from lorastrap.clash.run import ClashOptions
 
     return ClashOptions(
-        styles=styles, weights=_floats(kw["weights"], "--weights"),
-        character_weights=_floats(kw["character_weights"], "--character-weights"), seeds=kw["seeds"], seed=kw["seed"],
+        styles=styles, weights=parse_floats(kw["weights"], "--weights"),
+        character_weights=parse_floats(kw["character_weights"], "--character-weights"), seeds=kw["seeds"], seed=kw["seed"],
         views=[v.strip() for v in kw["views"].split(",") if v.strip()] if kw["views"] else None, out=out,
         max_cells=kw["max_cells"], threshold=kw["threshold"], presets=not kw["no_presets"],
         verify_seeds=kw["verify_seeds"], steps=kw["steps"], cfg=kw["cfg"],

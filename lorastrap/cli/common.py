@@ -55,3 +55,15 @@ def echo_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def parse_floats(text: str, option: str) -> list[float]:
+    """A comma-separated list of numbers option (`--weights 0.3,0.6,1.0`), or a usage error."""
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers (e.g. 0.3,0.6,1.0)",
+                                 param_hint=option) from None
+    if not values:
+        raise click.BadParameter("give at least one number", param_hint=option)
+    return values

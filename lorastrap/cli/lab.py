@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lorastrap.cli.common import echo_json, json_option
+from lorastrap.cli.common import echo_json, json_option, parse_floats
 
 
 @click.group("lab")
@@ -66,11 +66,7 @@ def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int
 
     if device in (None, "cpu"):
         use_small_model_threads()
-    try:
-        weights = tuple(float(w) for w in style_weights.split(",") if w.strip())
-    except ValueError:
-        raise click.BadParameter(f"{style_weights!r} is not a comma-separated list of numbers",
-                                 param_hint="--style-weights") from None
+    weights = tuple(parse_floats(style_weights, "--style-weights"))
     cfg = FidelityConfig(characters=characters, seeds=seeds, device=device, style_weights=weights,
                          views=tuple(v.strip() for v in views.split(",") if v.strip()),
                          recipe=LoraRecipe(steps=lora_steps))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,10 +93,7 @@ def _mean(rows: list[dict[str, dict]], view: str, key: str) -> float:
 def _spread(rows: list[dict[str, dict]], view: str, key: str) -> float:
     """Standard deviation over characters: how much the answer depends on who the character is."""
     vals = [r[view][key] for r in rows]
-    if len(vals) < 2:
-        return 0.0
-    m = sum(vals) / len(vals)
-    return (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
+    return statistics.stdev(vals) if len(vals) > 1 else 0.0
 
 
 def fidelity_table(per_arm: dict[str, list[dict]], views: Sequence[str], spread: bool = True) -> str:
