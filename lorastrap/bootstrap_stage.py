@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from lorastrap.captions import parse_tags
 from lorastrap.curation import curated_files, seed_images, view_of
 from lorastrap.datasets import latest_version, version_items
+from lorastrap.lora_check import recommendation
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
 
@@ -36,8 +37,13 @@ class StageStatus:
     reason: str
     next_command: str
     view_coverage: dict[str, int] = field(default_factory=dict)
+    # per view over all rounds: candidates generated, passed by the assist's check (None: not
+    # checked), kept in curated/ — what the product knows of each view's yield without a judge
+    candidate_yield: dict[str, dict[str, int | None]] = field(default_factory=dict)
     dataset_version: int | None = None
     loras: list[dict[str, Any]] = field(default_factory=list)
+    # which LoRA to use, by the assist's check after the character round (lorastrap.lora_check)
+    recommended: dict[str, Any] | None = None
 
     @property
     def total(self) -> int:
@@ -62,6 +68,14 @@ def training_kind(ws: Workspace, s: Session, character: Character) -> str:
     return "character" if total >= ws.config.bootstrap.thresholds[-1] else "style"
 
 
+def caption_policy(ws: Workspace, kind: str) -> str:
+    """The caption policy (lorastrap.captions) of a dataset kind: a character round with
+    `character_captions = "dropout"` keeps the identity tags (they are dropped at training time)."""
+    if kind == "character" and ws.config.bootstrap.character_captions == "dropout":
+        return "style"
+    return kind
+
+
 def next_threshold(ws: Workspace, character: Character) -> int:
     thresholds = ws.config.bootstrap.thresholds
     return thresholds[min(character.round, len(thresholds) - 1)]
@@ -82,22 +96,38 @@ def view_coverage(s: Session, character: Character, views: list[str]) -> dict[st
     return {v: counts.get(v, 0) for v in [*views, *sorted(set(counts) - set(views))]}
 
 
+def yield_per_view(ws: Workspace, slug: str) -> dict[str, dict[str, int | None]]:
+    """Candidates generated / passed by the assist / kept per view, summed over the rounds."""
+    from lorastrap.round_yield import ViewYield, candidate_yield
+
+    total: dict[str, ViewYield] = {}
+    for views in candidate_yield(ws, slug).values():
+        for view, row in views.items():
+            t = total.setdefault(view, ViewYield())
+            t.generated += row.generated
+            t.kept += row.kept
+            if row.passed is not None:
+                t.passed = (t.passed or 0) + row.passed
+    order = [v for v in ws.config.bootstrap.views if v in total] + sorted(set(total) - set(ws.config.bootstrap.views))
+    return {v: total[v].as_dict() for v in order}
+
+
 def compute_status(ws: Workspace, s: Session, character: Character) -> StageStatus:
     slug = character.slug
     seeds = len(seed_images(s, character))
     curated = len(curated_files(ws.curated_dir(slug))[0])
     latest = latest_version(s, character)
-    loras = [
-        {"id": l.id, "kind": l.kind, "round": l.round, "name": l.name}
-        for l in s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id))
-    ]
+    rows = list(s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id)))
+    loras = [{"id": l.id, "kind": l.kind, "round": l.round, "name": l.name} for l in rows]
     status = StageStatus(
         slug=slug, stage=character.stage, round=character.round, seed_count=seeds,
         curated_count=curated, threshold=None, next_step="", ready=True, reason="",
         next_command=f"lorastrap bootstrap {slug}",
         view_coverage=view_coverage(s, character, list(ws.config.bootstrap.views)),
-        dataset_version=latest.number if latest else None, loras=loras,
+        candidate_yield=yield_per_view(ws, slug), dataset_version=latest.number if latest else None,
+        loras=loras,
     )
+    status.recommended = recommendation([{**l, "metrics": r.metrics} for l, r in zip(loras, rows)])
     if character.stage == "character_trained":
         status.next_step = "done: character LoRA trained"
         status.next_command = f"lorastrap export sprites {slug} --engine godot4 --out exports/"

@@ -23,6 +23,9 @@ DEFAULT_VIEWS = (
 )
 
 DEFAULT_BASE_MODEL = "tiny"
+CANDIDATE_PROMPTS = ("tags", "trigger")
+ASSISTS = ("judge", "similarity")
+CHARACTER_CAPTIONS = ("pruned", "dropout")
 
 
 @dataclass
@@ -49,6 +52,49 @@ class BootstrapSettings:
     # at full weight pulls every view back to the seed's pose (measured in the lab: "from side"
     # 2/6 right at 1.0, 5/6 at 0.5, identity unchanged); below 1 the view tag wins.
     candidate_weight: float = 0.6
+    # how candidates are prompted: "tags" = trigger + identity tags + view (the style rounds'
+    # captions); "trigger" = trigger + view, the LoRA carries the identity
+    candidate_prompt: str = "tags"
+    candidate_cfg: float = 6.0
+    # adaptive rounds: while a view has fewer candidates that pass the assist's check than the
+    # round needs from it, generate more for that view only, up to this many per round in all
+    adaptive: bool = False
+    max_candidates_per_round: int = 48
+    # how the curation assist ranks candidates: "judge" (the diffusion model asks each candidate
+    # whether its prompt fits it best) or "similarity" (likeness to the seed set, an embedder)
+    assist: str = "judge"
+    # the character round's captions: "pruned" (identity tags left out: the trigger must carry the
+    # identity) or "dropout" (identity tags kept, each left out of a caption variant with
+    # probability identity_dropout: the trigger learns the identity, the tags still work)
+    character_captions: str = "pruned"
+    identity_dropout: float = 0.5
+    # after the character round, the assist's judge checks this many images per view of the last
+    # style round and of the character LoRA, and `status` recommends the better one (0: off)
+    check_images_per_view: int = 4
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, source: str = "lorastrap.toml") -> None:
+        problems = []
+        if self.candidate_prompt not in CANDIDATE_PROMPTS:
+            problems.append(f"candidate_prompt must be one of {', '.join(CANDIDATE_PROMPTS)}")
+        if self.assist not in ASSISTS:
+            problems.append(f"assist must be one of {', '.join(ASSISTS)}")
+        if self.character_captions not in CHARACTER_CAPTIONS:
+            problems.append(f"character_captions must be one of {', '.join(CHARACTER_CAPTIONS)}")
+        if not 0.0 <= float(self.identity_dropout) < 1.0:
+            problems.append("identity_dropout must be in [0, 1)")
+        if not 0 <= int(self.check_images_per_view) <= 64:
+            problems.append("check_images_per_view must be in 0..64")
+        if not 0.0 < float(self.candidate_weight) <= 2.0:
+            problems.append("candidate_weight must be in (0, 2]")
+        if not 0.0 < float(self.candidate_cfg) <= 30.0:
+            problems.append("candidate_cfg must be in (0, 30]")
+        if int(self.max_candidates_per_round) < int(self.candidates_per_round):
+            problems.append("max_candidates_per_round must be at least candidates_per_round")
+        if problems:
+            raise UserError(f"{source}: [bootstrap] " + "; ".join(problems))
 
     @property
     def style_rounds(self) -> int:
@@ -90,6 +136,7 @@ class Config:
                         f"{source}: unknown setting [{section}] {key}; known: {', '.join(sorted(known))}"
                     )
                 setattr(target, key, value)
+        cfg.bootstrap.check(source)
         cfg.training = dict(data.get("training", {}))
         unknown = set(data) - {"workspace", "images", "bootstrap", "watch", "training"}
         if unknown:

@@ -141,11 +141,14 @@ def build_items(
     s: Session, ws: Workspace, character: Character, kind: str, journal: FileJournal
 ) -> tuple[list[ItemSpec], dict[str, list[str]]]:
     """Seed items + curated items, captioned by `kind`'s policy (a sidecar .txt wins)."""
+    from lorastrap.bootstrap_stage import caption_policy
+
     identity = identity_tags(character)
     repeats = ws.config.bootstrap.seed_repeats
+    policy = caption_policy(ws, kind)
     items: dict[int, ItemSpec] = {}
     for img, variable in source_items(s, character):
-        items[img.id] = ItemSpec(img.id, caption_for(kind, character.trigger, identity, variable), repeats)
+        items[img.id] = ItemSpec(img.id, caption_for(policy, character.trigger, identity, variable), repeats)
     report: dict[str, list[str]] = {"edited": [], "imported": [], "ignored": []}
     images, ignored = curated_files(ws.curated_dir(character.slug))
     report["ignored"] = [p.name for p in ignored]
@@ -155,7 +158,7 @@ def build_items(
             report[how].append(path.name)
         if row.id in items:
             continue
-        caption = read_sidecar(path) or caption_for(kind, character.trigger, identity, view_tags(row))
+        caption = read_sidecar(path) or caption_for(policy, character.trigger, identity, view_tags(row))
         if not caption.startswith(character.trigger):
             caption = f"{character.trigger}, {caption}"
         items[row.id] = ItemSpec(row.id, caption, 1)

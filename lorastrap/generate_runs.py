@@ -48,11 +48,14 @@ def generate_candidates(
     lora_id: int | None = None, out_dir: Path | None = None, extra_prompt: str = "",
     negative: str | None = None, *, plan: Sequence[PlannedImage] | None = None,
     round_no: int | None = None, steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG,
-    weight: float = 1.0, sampler: str = "ddim", progress: bool = True,
+    weight: float = 1.0, sampler: str = "ddim", progress: bool = True, prompt_policy: str | None = None,
 ) -> list[Path]:
     """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
-    (default candidates/r<round>/), and register each as a `generated` image."""
+    (default candidates/r<round>/), and register each as a `generated` image.
+
+    The prompt is the caption the LoRA was trained on: `prompt_policy` "style" spells the identity
+    tags out, "character" leaves them to the trigger (default: the LoRA's own kind)."""
     from lorastrap.generation import Generator, GenRequest, save_generated
     from lorastrap.models.base import resolve_base_model
 
@@ -69,7 +72,11 @@ def generate_candidates(
         if per_view < 1 or not chosen:
             raise UserError("nothing to generate: give at least one view and --per-view ≥ 1")
         plan = [PlannedImage(v, seed + i) for v in chosen for i in range(per_view)]
-    policy = "character" if info["lora"] and info["lora"][2] == "character" else "style"
+    from lorastrap.bootstrap_stage import caption_policy
+
+    policy = prompt_policy or caption_policy(ws, info["lora"][2] if info["lora"] else "style")
+    if policy not in ("style", "character"):
+        raise UserError(f"unknown prompt policy {policy!r}; choose style or character")
     neg = negative if negative is not None else join_tags(
         parse_tags([ws.config.bootstrap.negative_prompt, *info["negative_tags"]]))
     extra = parse_tags([*carried, *(parse_tags(extra_prompt) if extra_prompt else [])])

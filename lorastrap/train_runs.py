@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.captions import caption_for
+from lorastrap.captions import CLASS_TAGS, caption_for
 from lorastrap.characters import get_character
 from lorastrap.datasets import get_version, latest_version, version_items
 from lorastrap.errors import NotFound, PreconditionFailed, UserError
@@ -105,12 +105,19 @@ def train_character_lora(
                      manifest=version.manifest_hash, base=c.base_model or ws.config.workspace.base_model,
                      round=round_no if round_no is not None else (c.round if kind == "style" else None))
     ref = resolve_base_model(facts["base"], ws.root)
-    cfg = training_config(ws, kind, config_file, {"trigger": facts["trigger"], **overrides})
+    from lorastrap.bootstrap_stage import caption_policy
+
+    policy = caption_policy(ws, kind)
+    dropout = {}
+    if kind == "character" and policy == "style":  # identity tags kept in the captions: drop them
+        settings = ws.config.bootstrap
+        dropout = {"tag_dropout": settings.identity_dropout, "caption_variants": 16,
+                   "tag_dropout_tags": [t for t in identity if t not in CLASS_TAGS]}
+    cfg = training_config(ws, kind, config_file, {"trigger": facts["trigger"], **dropout, **overrides})
     stem = f"{facts['slug']}-{kind}" + (f"-r{facts['round']}" if kind == "style" and facts["round"] else "")
     out_path = _unique_path(ws.loras_dir(facts["slug"]), stem, facts["version_no"])
     cfg = cfg.with_overrides({"output_name": out_path.stem})
     views = list(ws.config.bootstrap.views)[:SAMPLE_VIEWS]
-    policy = "style" if kind == "style" else "character"
     prompts = [caption_for(policy, facts["trigger"], identity, [v]) for v in views]
     metadata = {"lorastrap.character": facts["slug"], "lorastrap.kind": kind,
                 "lorastrap.dataset_version": str(facts["version_no"]),

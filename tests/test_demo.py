@@ -20,8 +20,9 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     table = [line for line in result.out.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| arm | from front | from side | from behind")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[1:]}
-    assert {"base model, tags spelled out", "style r1, trigger + tags", "style r2, trigger + tags",
-            "character LoRA, trigger only"} <= set(rows)
+    # the seed LoRA (b) — what the method must beat — and the lab-only reference are rows too
+    assert {"lab-only reference: base model, tags spelled out", "(b) seed LoRA, trigger only",
+            "style r1, trigger + tags", "style r2, trigger + tags", "character LoRA, trigger only"} <= set(rows)
     cells = [c.strip() for c in rows["character LoRA, trigger only"].strip("|").split("|")[1:]]
     assert all(0.0 <= float(c.split()[0]) <= 1.0 for c in cells)
     slug_dir = root / "characters" / "kitsune"
@@ -34,6 +35,15 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     assert list(sprites.rglob("*.tres")) and list(sprites.rglob("*.png.meta"))
     frames = json.loads(next(sprites.rglob("*.json")).read_text())["frames"]
     assert len(frames) == 10  # 5 lab views × 2 seeds, background removed, packed
-    cli_run("-w", str(root), "status", "kitsune", "--json")
-    status = json.loads(cli_run("-w", str(root), "status", "kitsune", "--json").out)
-    assert status[0]["stage"] == "character_trained"
+    status = json.loads(cli_run("-w", str(root), "status", "kitsune", "--json").out)[0]
+    assert status["stage"] == "character_trained"
+    # the assist's judge ranked every round (verdicts cached beside the candidates) ...
+    for round_dir in ("r1", "r2"):
+        verdicts = json.loads((slug_dir / "candidates" / round_dir / "assist.json").read_text())["candidates"]
+        assert verdicts and all("margins" in v and "passed" in v for v in verdicts.values())
+    # ... status knows each view's yield without the lab's reader, and which LoRA to use
+    assert sum(y["generated"] for y in status["candidate_yield"].values()) >= 8
+    assert status["recommended"]["kind"] in ("style", "character") and status["recommended"]["prompt"]
+    text = cli_run("-w", str(root), "status", "kitsune").out
+    assert "candidates kept / generated" in text and "use: " in text
+    assert "recommended" in cli_run("-w", str(root), "lineage", "kitsune").out

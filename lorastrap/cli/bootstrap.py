@@ -25,6 +25,15 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
         click.echo(f"{st.slug}: stage {st.stage} (round {st.round}) · {st.seed_count} seed + "
                    f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else ""))
         click.echo("  views: " + ", ".join(f"{v} {n}" for v, n in st.view_coverage.items()))
+        if st.candidate_yield:
+            click.echo("  candidates kept / generated: " + ", ".join(
+                f"{v} {y['kept']}/{y['generated']}" + (f" ({y['passed']} passed the assist)" if y["passed"] is not None else "")
+                for v, y in st.candidate_yield.items()))
+        if st.recommended:
+            r = st.recommended
+            others = ", ".join(f"{n} {p:.2f}" for n, p in r["others"].items())
+            click.echo(f"  use: {r['name']} (LoRA #{r['id']}) prompted like \"{r['prompt']}\" — the assist's "
+                       f"check passed {r['passed']:.2f} of its images" + (f" (vs {others})" if others else ""))
         click.echo(f"  next: {st.next_step}" + (f" — not yet: {st.reason}" if not st.ready else ""))
         click.echo(f"  run:  {st.next_command}")
 
