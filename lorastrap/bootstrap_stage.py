@@ -76,6 +76,15 @@ def caption_policy(ws: Workspace, kind: str) -> str:
     return kind
 
 
+def prompt_policy(ws: Workspace, kind: str) -> str:
+    """How a LoRA of `kind` is prompted (lorastrap.captions policies): style rounds with trigger +
+    identity tags, as they were captioned; the character LoRA by `[bootstrap] character_prompt`
+    ("tags": trigger + identity tags, "trigger": the trigger alone)."""
+    if kind == "character" and ws.config.bootstrap.character_prompt == "trigger":
+        return caption_policy(ws, kind)
+    return "style"
+
+
 def next_threshold(ws: Workspace, character: Character) -> int:
     thresholds = ws.config.bootstrap.thresholds
     return thresholds[min(character.round, len(thresholds) - 1)]

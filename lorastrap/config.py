@@ -48,17 +48,18 @@ class BootstrapSettings:
     seed_repeats: int = 2
     negative_prompt: str = "lowres, bad anatomy, blurry, watermark, text"
     near_duplicate_threshold: float = 0.985
-    # LoRA weight when generating a round's candidates: a style-round LoRA trained on few views
-    # at full weight pulls every view back to the seed's pose (measured in the lab: "from side"
-    # 2/6 right at 1.0, 5/6 at 0.5, identity unchanged); below 1 the view tag wins.
-    candidate_weight: float = 0.6
+    # LoRA weight when generating a round's candidates. Before seeds had view tags, a style-round
+    # LoRA at full weight pulled every view back to the seed's pose and 0.6 was better; with seed
+    # tags, 1.0 gave more right candidates on 4 of 5 held-out lab characters (0.65 vs 0.60 of them,
+    # docs/fidelity.md). Lower it if candidates copy the seed's pose.
+    candidate_weight: float = 1.0
     # how candidates are prompted: "tags" = trigger + identity tags + view (the style rounds'
     # captions); "trigger" = trigger + view, the LoRA carries the identity
     candidate_prompt: str = "tags"
     candidate_cfg: float = 6.0
     # adaptive rounds: while a view has fewer candidates that pass the assist's check than the
     # round needs from it, generate more for that view only, up to this many per round in all
-    adaptive: bool = False
+    adaptive: bool = True
     max_candidates_per_round: int = 48
     # how the curation assist ranks candidates: "judge" (the diffusion model asks each candidate
     # whether its prompt fits it best) or "similarity" (likeness to the seed set, an embedder)
@@ -68,6 +69,9 @@ class BootstrapSettings:
     # probability identity_dropout: the trigger learns the identity, the tags still work)
     character_captions: str = "pruned"
     identity_dropout: float = 0.5
+    # how the character LoRA is prompted (generate, sprite frames, the check): "tags" = trigger +
+    # identity tags (measured best from every view), "trigger" = the trigger alone
+    character_prompt: str = "tags"
     # after the character round, the assist's judge checks this many images per view of the last
     # style round and of the character LoRA, and `status` recommends the better one (0: off)
     check_images_per_view: int = 4
@@ -83,6 +87,8 @@ class BootstrapSettings:
             problems.append(f"assist must be one of {', '.join(ASSISTS)}")
         if self.character_captions not in CHARACTER_CAPTIONS:
             problems.append(f"character_captions must be one of {', '.join(CHARACTER_CAPTIONS)}")
+        if self.character_prompt not in CANDIDATE_PROMPTS:
+            problems.append(f"character_prompt must be one of {', '.join(CANDIDATE_PROMPTS)}")
         if not 0.0 <= float(self.identity_dropout) < 1.0:
             problems.append("identity_dropout must be in [0, 1)")
         if not 0 <= int(self.check_images_per_view) <= 64:
@@ -176,7 +182,16 @@ views = ["front", "from side", "from behind", "from above", "from below",
          "three-quarter view", "full body", "upper body", "portrait"]
 seed_repeats = 2
 # LoRA weight for generating candidates (lower: views follow the prompt; higher: closer to the seed)
-candidate_weight = 0.6
+candidate_weight = 1.0
+# Adaptive rounds: views short of candidates that pass the assist's check get more, up to a cap.
+adaptive = true
+max_candidates_per_round = 48
+# The assist: "judge" (the diffusion model checks each candidate's attributes) or "similarity".
+assist = "judge"
+# How the character LoRA is prompted: "tags" (trigger + identity tags) or "trigger" (alone).
+character_prompt = "tags"
+# Images per view with which the assist checks the final LoRAs and recommends one (0: off).
+check_images_per_view = 4
 
 [watch]
 debounce_s = 3.0

@@ -54,8 +54,8 @@ def generate_candidates(
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
     (default candidates/r<round>/), and register each as a `generated` image.
 
-    The prompt is the caption the LoRA was trained on: `prompt_policy` "style" spells the identity
-    tags out, "character" leaves them to the trigger (default: the LoRA's own kind)."""
+    `prompt_policy` "style" spells the identity tags out, "character" leaves them to the trigger
+    (default: how the workspace prompts a LoRA of that kind, `bootstrap_stage.prompt_policy`)."""
     from lorastrap.generation import Generator, GenRequest, save_generated
     from lorastrap.models.base import resolve_base_model
 
@@ -72,9 +72,9 @@ def generate_candidates(
         if per_view < 1 or not chosen:
             raise UserError("nothing to generate: give at least one view and --per-view ≥ 1")
         plan = [PlannedImage(v, seed + i) for v in chosen for i in range(per_view)]
-    from lorastrap.bootstrap_stage import caption_policy
+    from lorastrap.bootstrap_stage import prompt_policy as policy_of
 
-    policy = prompt_policy or caption_policy(ws, info["lora"][2] if info["lora"] else "style")
+    policy = prompt_policy or policy_of(ws, info["lora"][2] if info["lora"] else "style")
     if policy not in ("style", "character"):
         raise UserError(f"unknown prompt policy {policy!r}; choose style or character")
     neg = negative if negative is not None else join_tags(

@@ -1,11 +1,12 @@
 """Which of a character's LoRAs to use: after the character round, the assist's judge looks at a
-few images per view from the last style round (prompted trigger + identity tags, as it was
-trained) and from the character LoRA (prompted as it was trained), and recommends the one whose
-images pass its check more often.
+few images per view from the last style round and from the character LoRA (each prompted as the
+workspace prompts it) and recommends the one whose images pass its check more often.
 
-The judge is not ground truth — it is the check the assist applies to candidates, with the base
-model alone so it favours neither LoRA (measured against the lab's reader in docs/fidelity.md).
-`status` and `lineage` show the result; nothing is deleted or hidden.
+The judge is not ground truth. It is the check the assist applies to candidates, run with round
+1's LoRA — trained on the seed images alone, so it favours neither final LoRA. In the lab it
+ordered the two final LoRAs of a character like the lab's reader did, though its pass rates are
+far from the reader's (docs/fidelity.md). `status` and `lineage` show the result; nothing is
+deleted or hidden.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _candidates(ws: Workspace, slug: str) -> list[tuple[int, str, str, int | Non
 def check_loras(ws: Workspace, slug: str, per_view: int | None = None) -> list[LoraCheck]:
     """Judge `per_view` images per configured view of each LoRA; store the result in the LoRA's
     metrics (`check`) and return it. Same seeds for every LoRA."""
-    from lorastrap.bootstrap_stage import caption_policy
+    from lorastrap.bootstrap_stage import prompt_policy
     from lorastrap.captions import CLASS_TAGS, caption_for, parse_tags
     from lorastrap.characters import get_character
     from lorastrap.curation import carried_seed_tags
@@ -71,6 +72,9 @@ def check_loras(ws: Workspace, slug: str, per_view: int | None = None) -> list[L
         carried = carried_seed_tags(s, c, views)
         base = c.base_model or ws.config.workspace.base_model
     loras = _candidates(ws, slug)
+    from lorastrap.assist_judge import JUDGE_WEIGHT, round_lora
+
+    referee = round_lora(ws, slug, 1)
     if n < 1 or not loras:
         return []
     asked_identity = [t for t in identity if t not in CLASS_TAGS]
@@ -78,15 +82,18 @@ def check_loras(ws: Workspace, slug: str, per_view: int | None = None) -> list[L
     with Generator(resolve_base_model(base, ws.root)) as gen:
         for lora_id, name, kind, round_no, path in loras:
             gen.add_lora(path, f"check{lora_id}")
+        if referee is not None:
+            gen.add_lora(referee, "referee")
         judge = DiffusionJudge(gen.pipe)
         for lora_id, name, kind, round_no, path in loras:
-            policy = caption_policy(ws, kind)
+            policy = prompt_policy(ws, kind)
             gen.set_weights({f"check{lora_id}": 1.0})
             requests = [GenRequest(caption_for(policy, trigger, identity, [v, *carried]), settings.negative_prompt,
                                    round_seed(slug, CHECK_ROUND, i), cfg=settings.candidate_cfg, view=v)
                         for v in views for i in range(n)]
             images = [g.image for g in gen.generate(requests)]
-            gen.set_weights({})  # the base model judges: it favours neither LoRA
+            # round 1's LoRA (seed images only) judges, at the weight candidates are judged with
+            gen.set_weights({"referee": JUDGE_WEIGHT} if referee is not None else {})
             questions = []
             for r in requests:
                 tags = parse_tags(caption_for("style", trigger, identity, [r.view or "", *carried]))

@@ -105,7 +105,7 @@ def train_character_lora(
                      manifest=version.manifest_hash, base=c.base_model or ws.config.workspace.base_model,
                      round=round_no if round_no is not None else (c.round if kind == "style" else None))
     ref = resolve_base_model(facts["base"], ws.root)
-    from lorastrap.bootstrap_stage import caption_policy
+    from lorastrap.bootstrap_stage import caption_policy, prompt_policy
 
     policy = caption_policy(ws, kind)
     dropout = {}
@@ -118,7 +118,7 @@ def train_character_lora(
     out_path = _unique_path(ws.loras_dir(facts["slug"]), stem, facts["version_no"])
     cfg = cfg.with_overrides({"output_name": out_path.stem})
     views = list(ws.config.bootstrap.views)[:SAMPLE_VIEWS]
-    prompts = [caption_for(policy, facts["trigger"], identity, [v]) for v in views]
+    prompts = [caption_for(prompt_policy(ws, kind), facts["trigger"], identity, [v]) for v in views]
     metadata = {"lorastrap.character": facts["slug"], "lorastrap.kind": kind,
                 "lorastrap.dataset_version": str(facts["version_no"]),
                 "lorastrap.dataset_manifest_hash": facts["manifest"],
