@@ -77,8 +77,8 @@ def test_json_frames_match_png_pixels(tmp_path, pack):
     for name, (spec, rgb, truth) in zip(names, sources):
         entry = data["frames"][name]
         f, sss, ss = entry["frame"], entry["spriteSourceSize"], entry["sourceSize"]
-        assert set(entry) >= {"frame", "rotated", "trimmed", "spriteSourceSize", "sourceSize", "pivot"}
-        assert entry["pivot"] == {"x": 0.5, "y": 1.0} and entry["duration"] == 100
+        assert set(entry) >= {"frame", "rotated", "trimmed", "spriteSourceSize", "sourceSize", "anchor", "pivot"}
+        assert entry["anchor"] == entry["pivot"] == {"x": 0.5, "y": 1.0} and entry["duration"] == 100
         assert (sss["w"], sss["h"]) == (f["w"], f["h"])
         assert sss["x"] + sss["w"] <= ss["w"] and sss["y"] + sss["h"] <= ss["h"]
         assert entry["trimmed"] == ((f["w"], f["h"]) != (ss["w"], ss["h"]))
@@ -88,5 +88,9 @@ def test_json_frames_match_png_pixels(tmp_path, pack):
         solid = (got_rgb[..., 3] == 255) & _erode(want)  # opaque inside: the source pixels, untouched
         assert solid.sum() > 0.8 * want.sum()
         assert np.abs(got_rgb[solid][:, :3].astype(int) - want_rgb[solid].astype(int)).max() <= 2
-    tags = data["meta"]["frameTags"]
+    assert data["animations"] == {"idle": names[:3], "attack": names[3:]}
+    aseprite = json.loads((result.out_dir / page.file.replace(".png", ".aseprite.json")).read_text())
+    tags = aseprite["meta"]["frameTags"]
     assert [(t["name"], t["from"], t["to"]) for t in tags] == [("idle", 0, 2), ("attack", 3, 6)]
+    assert aseprite["meta"]["lorastrap"]["names"] == names
+    assert [aseprite["frames"][str(i)] for i in range(7)] == [data["frames"][n] for n in names]
