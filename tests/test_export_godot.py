@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from game_export import ExportRequest, FrameSpec, export_sprites
-from game_export.synthetic import Figure, draw_frame, save_frame
+from game_export import ExportRequest, export_sprites
+from game_export.synthetic import animation_frames
 
 
 class StringName(str):
@@ -172,12 +172,7 @@ class TresParser:
 
 
 def _frames(tmp_path: Path):
-    specs = []
-    for anim, count in (("idle", 2), ("walk", 5)):
-        for i in range(count):
-            image, _ = draw_frame((96, 128), Figure(x=20 + 3 * i, y=10, height=100 - 4 * i))
-            specs.append(FrameSpec(save_frame(image, tmp_path / f"{anim}_{i}.png"), anim))
-    return specs
+    return animation_frames(tmp_path, {"idle": 2, "walk": 5})
 
 
 def _load(tres: Path):

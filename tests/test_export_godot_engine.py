@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from game_export import ENGINES, ExportRequest, FrameSpec, export_sprites
-from game_export.synthetic import Figure, draw_frame, save_frame
+from game_export import ENGINES, ExportRequest, export_sprites
 
 GODOT = shutil.which("godot3-server")
 pytestmark = pytest.mark.skipif(GODOT is None, reason="godot3-server is not installed "
@@ -45,14 +44,10 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def godot_project(tmp_path_factory):
+def godot_project(tmp_path_factory, engine_check_frames):
     """The project, the export results by .tres path, and what Godot saw (one import, one run)."""
     tmp = tmp_path_factory.mktemp("godot")
-    specs = []
-    for anim, count in (("idle", 1), ("walk", 2)):
-        for i in range(count):
-            image, _ = draw_frame((64, 80), Figure(x=15 + 3 * i, y=6, height=64 - 4 * i))
-            specs.append(FrameSpec(save_frame(image, tmp / "frames" / f"{anim}_{i}.png"), anim))
+    specs = engine_check_frames
     project = tmp / "project"
     results = {}
     # The root export first: the project files are added after it, whatever it does to --out.

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from game_export import ExportRequest, FrameSpec, export_sprites
-from game_export.synthetic import Figure, draw_frame, save_frame
+from game_export import ExportRequest, export_sprites
 
 PACKAGES = {"pixi.js": "8.22.0", "phaser": "4.2.1", "phaser3": "npm:phaser@3.90.0"}
 CHECK_SCRIPT = Path(__file__).parent / "engines" / "web_check.cjs"
@@ -46,7 +45,10 @@ def _install_packages() -> Path:
     done = root / key
     if (done / "installed.ok").is_file():
         return done
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        pytest.skip(f"no cache folder for the npm packages ({root}: {exc.strerror})")
     with open(root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (done / "installed.ok").is_file():
@@ -74,15 +76,11 @@ def _install_packages() -> Path:
 
 
 @pytest.fixture(scope="module")
-def engines_saw(tmp_path_factory):
+def engines_saw(tmp_path_factory, engine_check_frames):
     """The two exports and what PixiJS and Phaser 3/4 made of every page JSON."""
     node_dir = _install_packages()
     tmp = tmp_path_factory.mktemp("web")
-    specs = []
-    for anim, count in (("idle", 1), ("walk", 2)):
-        for i in range(count):
-            image, _ = draw_frame((64, 80), Figure(x=15 + 3 * i, y=6, height=64 - 4 * i))
-            specs.append(FrameSpec(save_frame(image, tmp / "frames" / f"{anim}_{i}.png"), anim))
+    specs = engine_check_frames
     exports = {
         "tight": export_sprites(ExportRequest(frames=specs, character="hero", out_dir=tmp / "tight",
                                               engines=frozenset({"json"}), pack="tight", fps=10)),
