@@ -267,3 +267,20 @@ def lorastrap_argv() -> Callable[..., list[str]]:
 # ======================================================================================
 # end of watch & jobs section
 # ======================================================================================
+
+
+# ======================================================================================
+# sprite export engine checks: one small frame set shared by the Godot and PixiJS/Phaser tests
+# ======================================================================================
+
+@pytest.fixture(scope="session")
+def engine_check_frames(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """Three drawn frames (idle ×1, walk ×2) of different heights, as FrameSpecs."""
+    from game_export.synthetic import animation_frames
+
+    return animation_frames(tmp_path_factory.mktemp("engine_frames"), {"idle": 1, "walk": 2},
+                            size=(64, 80), x=15, y=6, height=64)
+
+# ======================================================================================
+# end of sprite export engine checks section
+# ======================================================================================
