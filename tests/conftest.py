@@ -267,3 +267,51 @@ def lorastrap_argv() -> Callable[..., list[str]]:
 # ======================================================================================
 # end of watch & jobs section
 # ======================================================================================
+
+
+# ======================================================================================
+# ui: a workspace with one character whose round-1 candidates wait for curation
+# ======================================================================================
+
+UI_SETTINGS = "\n[training]\nmax_train_steps = 3\nresolution = 64\nsample_steps = 2\n"
+
+
+def build_ui_workspace(root: Path, model: Path, candidates: int = 6):  # type: ignore[no-untyped-def]
+    """Tiny model, thresholds 4 → 6 → 8, round 1 trained and its candidates generated."""
+    from lorastrap.bootstrap import bootstrap_step
+    from lorastrap.characters import add_character
+    from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
+
+    ws, _ = init_workspace(root)
+    cfg = ws.root / CONFIG_NAME
+    text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{model}"')
+    text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
+    text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    cfg.write_text(text + UI_SETTINGS)
+    ws = load_workspace(ws.root)
+    seed = _draw_character(root.parent / "seed-in" / "seed.png")
+    added = add_character(ws, "Kitsune", [seed], "1girl, solo, fox ears, fox tail, blonde hair")
+    bootstrap_step(ws, added.slug, progress=False)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def ui_template(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per test module; tests that change it take `ui_ws` (a copy)."""
+    root = tmp_path_factory.mktemp("ui-template") / "ws"
+    build_ui_workspace(root, tiny_model_dir)
+    return root
+
+
+@pytest.fixture
+def ui_ws(ui_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from lorastrap.workspace import load_workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(ui_template, root, symlinks=True)
+    return load_workspace(root)
+
+
+# ======================================================================================
+# end of ui section
+# ======================================================================================
