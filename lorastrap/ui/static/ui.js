@@ -117,21 +117,28 @@
       return row[0].i;
     }
 
-    document.addEventListener("keydown", async (ev) => {
-      if (typing(ev.target) || ev.ctrlKey || ev.metaKey || ev.altKey || !cards.length) return;
-      const key = ev.key;
+    async function onKey(key) {
       if (key === "ArrowRight") focusCard(current + 1);
       else if (key === "ArrowLeft") focusCard(current - 1);
       else if (key === "ArrowDown") focusCard(vertical(1));
       else if (key === "ArrowUp") focusCard(vertical(-1));
-      else if (key === "k" || key === "K") { if (await move(cards[current], "kept", true)) focusCard(current + 1); }
-      else if (key === "x" || key === "X") { if (await move(cards[current], "rejected", true)) focusCard(current + 1); }
-      else if (key === "u" || key === "U") {
+      else if (key === "k") { if (await move(cards[current], "kept", true)) focusCard(current + 1); }
+      else if (key === "x") { if (await move(cards[current], "rejected", true)) focusCard(current + 1); }
+      else if (key === "u") {
         const last = undoStack.pop();
         if (!last) { toast("nothing to undo"); return; }
         if (await move(last.card, last.before, false)) { focusCard(cards.indexOf(last.card)); toast("undone"); }
-      } else return;
+      }
+    }
+
+    // keys are handled one after the other: K K K keeps three cards even while requests are in flight
+    let queue = Promise.resolve();
+    document.addEventListener("keydown", (ev) => {
+      if (typing(ev.target) || ev.ctrlKey || ev.metaKey || ev.altKey || !cards.length) return;
+      const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+      if (!["ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp", "k", "x", "u"].includes(key)) return;
       ev.preventDefault();
+      queue = queue.then(() => onKey(key));
     });
 
     cards.forEach((card, i) => {
