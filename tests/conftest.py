@@ -276,8 +276,9 @@ def lorastrap_argv() -> Callable[..., list[str]]:
 UI_SETTINGS = "\n[training]\nmax_train_steps = 3\nresolution = 64\nsample_steps = 2\n"
 
 
-def build_ui_workspace(root: Path, model: Path, candidates: int = 6):  # type: ignore[no-untyped-def]
-    """Tiny model, thresholds 4 → 6 → 8, round 1 trained and its candidates generated."""
+def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # type: ignore[no-untyped-def]
+    """Thresholds 4 → 6 → 8, round 1 trained and its candidates generated. `model` "lab": the
+    shipped lab model and a lab-world seed (pictures worth a screenshot), else a model folder."""
     from lorastrap.bootstrap import bootstrap_step
     from lorastrap.characters import add_character
     from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
@@ -289,17 +290,26 @@ def build_ui_workspace(root: Path, model: Path, candidates: int = 6):  # type: i
     text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
     cfg.write_text(text + UI_SETTINGS)
     ws = load_workspace(ws.root)
-    seed = _draw_character(root.parent / "seed-in" / "seed.png")
-    added = add_character(ws, "Kitsune", [seed], "1girl, solo, fox ears, fox tail, blonde hair")
+    if model == "lab":
+        from lorastrap.demo import SEED_TAGS, draw_seed
+
+        seeds, tags = draw_seed(root.parent / "seed-in")
+        added = add_character(ws, "Kitsune", seeds, tags, crop="none", seed_tags=SEED_TAGS)
+    else:
+        seed = _draw_character(root.parent / "seed-in" / "seed.png")
+        added = add_character(ws, "Kitsune", [seed], "1girl, solo, fox ears, fox tail, blonde hair")
     bootstrap_step(ws, added.slug, progress=False)
     return ws
 
 
 @pytest.fixture(scope="module")
 def ui_template(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built once per test module; tests that change it take `ui_ws` (a copy)."""
+    """Built once per test module; tests that change it take `ui_ws` (a copy).
+    LORASTRAP_UI_MODEL=lab builds it on the lab model (for docs/ui.md's screenshots)."""
+    import os
+
     root = tmp_path_factory.mktemp("ui-template") / "ws"
-    build_ui_workspace(root, tiny_model_dir)
+    build_ui_workspace(root, "lab" if os.environ.get("LORASTRAP_UI_MODEL") == "lab" else tiny_model_dir)
     return root
 
 

@@ -58,10 +58,12 @@ def coverage(ws: Workspace, slug: str) -> dict[str, Any]:
     st = character_status(ws, slug)[0]
     views = live_view_coverage(ws, slug)
     threshold = st.threshold or max(st.total, 1)
+    scale = max(threshold, st.total, 1)
     return {"views": views, "total": st.total, "threshold": threshold, "seed": st.seed_count,
+            "need": max(0, threshold - st.total), "mark": round(100 * threshold / scale, 2),
             "curated": st.curated_count, "ready": st.ready, "reason": st.reason,
             "next_step": st.next_step, "stage": st.stage, "round": st.round,
-            "segments": [{"view": v, "count": n, "percent": round(100 * n / max(threshold, st.total, 1), 2)}
+            "segments": [{"view": v, "count": n, "percent": round(100 * n / scale, 2)}
                          for v, n in views.items() if n]}
 
 

@@ -25,7 +25,8 @@ def serve(ws: Workspace, host: str = "127.0.0.1", port: int = 7860, *, open_brow
     if not guard.local:
         echo(f"warning: serving on {host}, reachable from other machines. Anyone with the token can "
              "change this workspace; use it only on a network you trust.")
-        echo(f"access token: {guard.access_token}")
+        echo(f"access token: {guard.access_token}  (from another machine, open this address with "
+             "this machine's name or IP in place of 127.0.0.1)")
     echo(f"lorastrap ui: {guard.url()}  (workspace {ws.root}; Ctrl-C stops)")
     echo("jobs run in this process" if run_worker else
          "jobs are queued for `lorastrap worker` (started with --no-worker)")

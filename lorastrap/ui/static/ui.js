@@ -32,7 +32,10 @@
       const el = $('[data-cov="' + key + '"]', box);
       if (el) el.textContent = cov[key];
     }
+    $('[data-cov="need-text"]', box).textContent = cov.need ? cov.need + " more needed" : "enough";
     const svg = $("svg.bar", box);
+    const mark = $("rect.mark", svg);
+    mark.setAttribute("x", Math.max(cov.mark - 0.4, 0));
     $$("rect.seg", svg).forEach((r) => r.remove());
     const views = Object.keys(cov.views);
     let x = 0;
@@ -45,7 +48,7 @@
       const t = document.createElementNS("http://www.w3.org/2000/svg", "title");
       t.textContent = seg.view + ": " + seg.count;
       r.appendChild(t);
-      svg.appendChild(r);
+      svg.insertBefore(r, mark);
       x += seg.percent;
     }
     $$(".legend li", box).forEach((li) => {
