@@ -288,6 +288,14 @@ def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # t
     text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{model}"')
     text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
     text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    if model == "lab":  # the lab world's views, as `lorastrap demo` sets them
+        import json
+
+        from lorastrap.lab.world import VIEWS
+
+        text = text.replace('views = ["front", "from side", "from behind", "from above", "from below",\n'
+                            '         "three-quarter view", "full body", "upper body", "portrait"]',
+                            f"views = {json.dumps(list(VIEWS))}")
     cfg.write_text(text + UI_SETTINGS)
     ws = load_workspace(ws.root)
     if model == "lab":

@@ -281,3 +281,36 @@ def test_step_tracker_reports_phase_loss_and_eta() -> None:
     assert (snap["done"], snap["total"], snap["loss"]) == (2, 10, 0.4) and snap["eta_s"] > 0
     tracker(10, 0.3)
     assert progress.snapshot()["phase"] == "finishing" and progress.snapshot()["eta_s"] is None
+
+
+def test_the_servers_worker_streams_progress_cancels_and_hands_back_on_stop(ui_ws) -> None:  # type: ignore[no-untyped-def]
+    """The in-process worker: progress (phase, step, loss) while training, cancel stops it at the
+    next step, and stopping the server puts a running step back in the queue."""
+    from conftest import wait_until
+
+    from lorastrap import jobs
+    from lorastrap.workspace import CONFIG_NAME, load_workspace
+
+    toml = ui_ws.root / CONFIG_NAME
+    toml.write_text(toml.read_text().replace("max_train_steps = 3", "max_train_steps = 5000"))
+    ws = load_workspace(ui_ws.root)
+    for name in _names(ws)[:2]:
+        (ws.curated_dir("kitsune") / name).write_bytes((ws.candidates_dir("kitsune", 1) / name).read_bytes())
+    app = create_app(ws, Guard.for_bind("127.0.0.1", 7860), run_worker=True)
+    h = {**JSON, "x-csrf-token": app.state.guard.csrf_token}
+    with TestClient(app, base_url=LOCAL) as c:
+        job_id = c.post("/c/kitsune/run", data={}, headers=h).json()["job"]
+        view = wait_until(lambda: (v := c.get(f"/jobs/{job_id}").json())["done"] and v["done"] >= 2 and v, 60)
+        assert (view["status"], view["phase"], view["total"]) == ("running", "training", 5000)
+        assert view["loss"] is not None and 0 < view["percent"] < 100
+        assert c.post(f"/jobs/{job_id}/cancel", data={}, headers=h).status_code == 200
+        # the worker notices at its next heartbeat and stops the training between two steps
+        wait_until(lambda: app.state.runner.worker._progress is None, 30)
+        assert jobs.get_job(app.state.reg, job_id)["status"] == "cancelled"
+
+        second = c.post("/c/kitsune/run", data={}, headers=h).json()["job"]
+        wait_until(lambda: (c.get(f"/jobs/{second}").json()["done"] or 0) >= 2, 60)
+    # leaving the context stops the server: the running step checkpoints and goes back to the queue
+    with ws.open_registry() as reg:
+        job = jobs.get_job(reg, second)
+    assert job["status"] == "queued" and "resumes from its checkpoint" in job["error"]
