@@ -71,6 +71,11 @@ def _shots(tmp_path: Path) -> Path:
     return out
 
 
+def _shot(page, path: Path) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_load_state("networkidle")  # lazy pictures in view have loaded
+    page.screenshot(path=str(path), full_page=True)
+
+
 def _page(browser, errors: list[str], **context):  # type: ignore[no-untyped-def]
     ctx = browser.new_context(viewport={"width": 1280, "height": 900}, **context)
     page = ctx.new_page()
@@ -88,7 +93,7 @@ def test_keyboard_curation_then_the_next_step_runs_to_the_end(browser, server, t
     errors: list[str] = []
     ctx, page = _page(browser, errors)
     page.goto(f"{base}/")
-    page.screenshot(path=str(shots / "characters.png"), full_page=True)
+    _shot(page, shots / "characters.png")
 
     page.goto(f"{base}/c/kitsune/curate")
     assert page.locator(".cand").count() == 6
@@ -116,11 +121,11 @@ def test_keyboard_curation_then_the_next_step_runs_to_the_end(browser, server, t
     page.wait_for_function("() => document.querySelectorAll('.cand.rejected').length === 0")
     assert (ws.candidates_dir("kitsune", 1) / name).is_file()
     page.locator(".cand").nth(3).click()
-    page.screenshot(path=str(shots / "curate.png"), full_page=True)
+    _shot(page, shots / "curate.png")
 
     page.goto(f"{base}/c/kitsune/captions")
     assert page.locator(".badge", has_text="kept").count() == 3
-    page.screenshot(path=str(shots / "captions.png"), full_page=True)
+    _shot(page, shots / "captions.png")
 
     # run the next step from the page: style round 2 trains, its candidates are generated
     page.goto(f"{base}/c/kitsune")
@@ -131,9 +136,9 @@ def test_keyboard_curation_then_the_next_step_runs_to_the_end(browser, server, t
     st = character_status(ws, "kitsune")[0]
     assert (st.stage, st.round) == ("candidates", 2)
     assert len(list(ws.candidates_dir("kitsune", 2).glob("*.png"))) >= 6
-    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    _shot(page, shots / "overview.png")
     page.goto(f"{base}/c/kitsune/outputs")
-    page.screenshot(path=str(shots / "outputs.png"), full_page=True)
+    _shot(page, shots / "outputs.png")
     ctx.close()
     assert not errors, errors
 

@@ -314,3 +314,30 @@ def test_the_servers_worker_streams_progress_cancels_and_hands_back_on_stop(ui_w
     with ws.open_registry() as reg:
         job = jobs.get_job(reg, second)
     assert job["status"] == "queued" and "resumes from its checkpoint" in job["error"]
+
+
+def test_outputs_show_sprite_export_previews_and_clash_reports(client) -> None:  # type: ignore[no-untyped-def]
+    from lorastrap.sprite_export import SpriteOptions, export_character_sprites
+    from registry.models import ClashRun
+
+    ws = client.ws
+    summary = export_character_sprites(ws, "kitsune", SpriteOptions(
+        engines=("godot4", "json"), out=ws.exports_dir("kitsune") / "sprites",
+        source=str(ws.candidates_dir("kitsune", 1)), remover="flood", progress=False))
+    # a clash run's row and files as `lorastrap clash` leaves them (the run itself is tested in test_clash_*)
+    out = ws.exports_dir("kitsune") / "clash"
+    (out / "sheets").mkdir(parents=True)
+    Image.new("RGB", (200, 100), (9, 9, 9)).save(out / "sheets" / "watercolor.png")
+    (out / "report.html").write_text("<!DOCTYPE html><title>clash</title><script>alert(1)</script>")
+    with ws.open_registry() as reg, reg.session() as s:
+        s.add(ClashRun(character_id=1, character_lora_id=1, out_dir=ws.rel(out), params={}, summary={"ranking": [
+            {"rank": 1, "style": "watercolor", "mean_clash": 0.42, "max_safe_weight": 0.6,
+             "advice": "<lora:watercolor:0.6>", "verified": True}]}))
+    page = client.get("/c/kitsune/outputs").text
+    assert "Export #" in page and "godot4" in page
+    preview = ws.rel(summary.preview)
+    assert f"/file/{preview}" in page and client.get(f"/file/{preview}").status_code == 200
+    assert "watercolor" in page and "&lt;lora:watercolor:0.6&gt;" in page  # escaped, not markup
+    assert "/file/characters/kitsune/exports/clash/sheets/watercolor.png" in page
+    report = client.get("/file/characters/kitsune/exports/clash/report.html")
+    assert report.status_code == 200 and report.headers["content-security-policy"].startswith("sandbox")
