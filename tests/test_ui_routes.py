@@ -132,6 +132,10 @@ def test_paths_outside_the_workspace_are_refused(client, tmp_path) -> None:  # t
             r = client.get(f"/{route}/{bad}")
             assert r.status_code in (400, 404), (route, bad, r.status_code)
             assert "not yours" not in r.text
+    assert client.get("/file/lorastrap.toml").status_code == 400  # may hold a database password
+    (ws.curated_dir("kitsune") / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    r = client.get("/thumb/characters/kitsune/curated/broken.png", headers=JSON)
+    assert r.status_code == 400 and "not a readable image" in r.json()["error"]
     # names in actions are plain file names
     for name in ["../../lorastrap.toml", "r1/x.png", ".rejected", "..", "a\\b.png"]:
         r = _act(client, "keep", name)

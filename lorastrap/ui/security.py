@@ -33,8 +33,9 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # what /file/ serves: pictures, captions, reports, LoRAs and engine files the pages link to
+# (not .toml: lorastrap.toml may hold a database URL with its password)
 SERVED_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".txt", ".json", ".html",
-                             ".safetensors", ".tres", ".meta", ".toml", ".log"})
+                             ".safetensors", ".tres", ".meta", ".log"})
 SECURITY_HEADERS = [
     (b"content-security-policy",
      b"default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from lorastrap.errors import UserError
 from registry.atomic import atomic_write_bytes
 
 THUMB_PX = 256
@@ -29,12 +30,15 @@ def thumbnail(cache_dir: Path, rel: str, path: Path, px: int = THUMB_PX) -> Path
         return out
     import io
 
-    with Image.open(path) as im:
-        im.draft("RGB", (px, px))  # JPEG: decode at a reduced scale
-        im = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else "RGB")
-        im.thumbnail((px, px))
-        buf = io.BytesIO()
-        im.save(buf, format="WEBP", quality=82, method=4)
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (px, px))  # JPEG: decode at a reduced scale
+            im = im.convert("RGBA" if "A" in im.getbands() or im.mode == "P" else "RGB")
+            im.thumbnail((px, px))
+            buf = io.BytesIO()
+            im.save(buf, format="WEBP", quality=82, method=4)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"{rel}: not a readable image ({exc.__class__.__name__})") from None
     atomic_write_bytes(out, buf.getvalue())
     return out
 
