@@ -183,8 +183,12 @@ def sync_curated(ws: Workspace, slug: str, kind: str | None = None) -> SyncResul
         return result
 
 
-def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence[Path] = ()) -> SyncResult:
-    """`lorastrap curate --keep/--reject`: copy kept candidates into curated/, set rejects aside."""
+def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence[Path] = (), *,
+           sync: bool = True) -> SyncResult | None:
+    """`lorastrap curate --keep/--reject`: copy kept candidates into curated/, set rejects aside.
+
+    With `sync=False` (the web UI's one click per image) nothing is snapshotted: the next
+    `bootstrap` step, or the watcher once the folder settles, makes the dataset version."""
     curated = ws.curated_dir(slug)
     if not ws.character_dir(slug).is_dir():
         raise UserError(f"no folder for character {slug!r}; see `lorastrap character list`")
@@ -199,7 +203,7 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
         aside = src.parent / ".rejected"
         aside.mkdir(exist_ok=True)
         shutil.move(str(src), aside / src.name)
-    return sync_curated(ws, slug)
+    return sync_curated(ws, slug) if sync else None
 
 
 def _resolve_candidate(ws: Workspace, slug: str, path: Path) -> Path:
