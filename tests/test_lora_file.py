@@ -1,4 +1,5 @@
-"""Reading style LoRAs: kohya and diffusers/peft keys, SDXL layouts, validation errors."""
+"""Reading LoRA files: kohya, A1111/ComfyUI and diffusers/peft key variants, SDXL original-layout
+names, old lorastrap files, bad values; validation of names and shapes against a base model."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_keys, kohya_tensors
-from lorastrap.clash.lora_file import LoraFormatError, check_compatible, read_lora
+from lorastrap.clash.fix import compat_lora, compat_metadata
 from lorastrap.clash.synthetic import random_lora
 from lorastrap.clash.weightspace import analyse
+from lorastrap.models.lora import STANDARD_BLOCKS, LoraFormatError, kohya_tensors, read_lora, save_lora
+from lorastrap.models.lora.validate import BaseModules, check_fits
 
 SHAPES = {
     "unet.down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q": (32, 32),
@@ -24,7 +26,7 @@ SHAPES = {
 def _kohya_file(tmp_path, name="style.safetensors", seed=0, rank=4, alpha=2.0, metadata=None):
     lora = random_lora(SHAPES, rank=rank, seed=seed, alpha=alpha)
     path = tmp_path / name
-    save_file(kohya_tensors(lora, torch.float32), str(path), metadata=metadata or {"ss_network_module": "networks.lora"})
+    save_file(kohya_tensors(lora, dtype=torch.float32), str(path), metadata=metadata or {"ss_network_module": "networks.lora"})
     return path, lora
 
 
@@ -36,7 +38,24 @@ def test_kohya_file_round_trips(tmp_path):
         assert torch.allclose(lora.modules[key].delta(), module.delta())
         assert lora.modules[key].alpha == 2.0
     assert lora.arch == "sd15"  # attention in down block 0 is an SD1.x layout
-    assert lora.kohya_key("te1.text_model_encoder_layers_0_self_attn_q_proj").startswith("lora_te_")
+    assert "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha" in kohya_tensors(lora)
+
+
+def test_text_encoder_keys_with_and_without_text_model_read_the_same(tmp_path):
+    """lorastrap ≤ 0.1 wrote `lora_te_encoder_layers_…` (transformers 5 has no `text_model` level);
+    such files still load, and are written back in the standard form every consumer maps."""
+    path, original = _kohya_file(tmp_path)
+    tensors = {k.replace("lora_te_text_model_", "lora_te_"): v for k, v in kohya_tensors(original, dtype=torch.float32).items()}
+    assert any(k.startswith("lora_te_encoder_layers_0_") for k in tensors)
+    save_file(tensors, str(tmp_path / "old.safetensors"))
+    old = read_lora(tmp_path / "old.safetensors")
+    assert set(old.modules) == set(original.modules) and not old.unknown
+    assert set(kohya_tensors(old)) == set(kohya_tensors(original))
+    peft = {f"text_encoder.encoder.layers.0.self_attn.q_proj.lora_{ab}.weight": t for ab, t in
+            (("A", original.modules["te1.text_model_encoder_layers_0_self_attn_q_proj"].down),
+             ("B", original.modules["te1.text_model_encoder_layers_0_self_attn_q_proj"].up))}
+    save_file(peft, str(tmp_path / "peft.safetensors"))
+    assert set(read_lora(tmp_path / "peft.safetensors").modules) == {"te1.text_model_encoder_layers_0_self_attn_q_proj"}
 
 
 def test_diffusers_peft_keys_read_the_same_modules(tmp_path):
@@ -85,25 +104,61 @@ def test_sdxl_compvis_keys_map_to_diffusers_names(tmp_path):
         "unet.up_blocks_0_attentions_1_proj_in",
         "te2.text_model_encoder_layers_0_mlp_fc1",
     }
-    assert lora.arch == "sdxl"
-    assert lora.kohya_key("te1.text_model_encoder_layers_0_mlp_fc1") == "lora_te1_text_model_encoder_layers_0_mlp_fc1"
-    # A compat file keeps the source's own (original-layout) names; the generator's copy uses diffusers names.
+    assert lora.arch == "sdxl" and lora.unet_names == "sgm"
+    # Written back (a compat file, a checkpoint) in the names sd-scripts writes for SDXL: the same keys.
     result = compat_lora(lora, lora)
     assert set(kohya_tensors(result.lora)) == set(tensors) | {"lora_unet_output_blocks_1_1_proj_in.alpha",
                                                              "lora_te2_text_model_encoder_layers_0_mlp_fc1.alpha"}
-    assert "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.alpha" in kohya_keys(lora, native=False)
 
 
-def test_architecture_mismatch_is_one_clear_error(tmp_path):
-    _, sd15 = _kohya_file(tmp_path)
+SD15_BASE = BaseModules("tiny-test", "sd15", STANDARD_BLOCKS["sd15"],
+                        {k: (o, i) for k, (o, i) in SHAPES.items()})
+
+
+def test_validation_names_shapes_and_architecture(tmp_path):
+    path, _ = _kohya_file(tmp_path)
+    check_fits(read_lora(path), SD15_BASE)  # fits: no error
     xl_path, _ = _kohya_file(tmp_path, "xl.safetensors", metadata={"ss_base_model_version": "sdxl_base_v1-0"})
-    xl = read_lora(xl_path)
-    assert xl.arch == "sdxl"
-    with pytest.raises(LoraFormatError, match=r"is an SDXL LoRA but the character's base model is SD1.5; use a style LoRA trained for SD1.5"):
-        check_compatible(xl, sd15, "watercolor")
-    with pytest.raises(LoraFormatError, match="different base models"):
-        check_compatible(random_lora({next(iter(SHAPES)): (32, 48)}, 4), sd15)
-    check_compatible(read_lora(_kohya_file(tmp_path, "ok.safetensors", seed=3)[0]), sd15)
+    with pytest.raises(LoraFormatError, match=r"xl.safetensors is an SDXL LoRA but the base model tiny-test is SD1.5"):
+        check_fits(read_lora(xl_path), SD15_BASE)
+    wide = tmp_path / "wide.safetensors"
+    save_lora(random_lora({next(iter(SHAPES)): (32, 48)}, 4), wide, {})
+    with pytest.raises(LoraFormatError, match=r"1 of 1 modules, e.g. lora_unet_down_blocks_0_attentions_0_"
+                                              r"transformer_blocks_0_attn1_to_q: input width 48 != 32"):
+        check_fits(read_lora(wide), SD15_BASE)
+    extra = tmp_path / "extra.safetensors"
+    save_lora(random_lora({"unet.mid_block_attentions_0_proj_in": (32, 32)}, 4), extra, {})
+    with pytest.raises(LoraFormatError, match="lora_unet_mid_block_attentions_0_proj_in: no such module in the base model"):
+        check_fits(read_lora(extra), SD15_BASE)
+    odd = tmp_path / "odd.safetensors"
+    save_file({**load_file(str(path)), "lora_unet_foo_bar.lora_down.weight": torch.zeros(2, 2),
+               "lora_unet_foo_bar.lora_up.weight": torch.zeros(2, 2)}, str(odd))
+    assert len(read_lora(odd).unknown) == 2  # kept for the validator, which names them
+    with pytest.raises(LoraFormatError, match="names no UNet or text-encoder module"):
+        check_fits(read_lora(odd), SD15_BASE)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (float("nan"), "holds NaN or infinite values"), (float("inf"), "holds NaN or infinite values"),
+])
+def test_non_finite_weights_are_refused(tmp_path, value, message):
+    path, _ = _kohya_file(tmp_path)
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.endswith("lora_up.weight"))
+    tensors[key][0, 0] = value
+    save_file(tensors, str(path))
+    with pytest.raises(LoraFormatError, match=message):
+        read_lora(path)
+
+
+def test_non_float_weights_are_refused(tmp_path):
+    path, _ = _kohya_file(tmp_path)
+    tensors = load_file(str(path))
+    key = next(k for k in tensors if k.endswith("lora_down.weight"))
+    tensors[key] = tensors[key].to(torch.int8)
+    save_file(tensors, str(path))
+    with pytest.raises(LoraFormatError, match="is int8, not a float type"):
+        read_lora(path)
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
@@ -136,7 +191,7 @@ def test_compat_file_written_in_kohya_format_reads_back(tmp_path):
     result = compat_lora(style, char)
     meta = compat_metadata(style, result, "watercolor", "kitsune")
     out = tmp_path / "compat.safetensors"
-    save_file(kohya_tensors(result.lora), str(out), metadata=meta)
+    save_lora(result.lora, out, meta)
     again = read_lora(out)
     assert again.key_format == "kohya" and set(again.modules) == set(style.modules)
     assert analyse(again, char).overall_projection_energy < 1e-5  # fp16 rounding only
