@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from lorastrap.clash.fix import compat_lora, compat_metadata
 from lorastrap.clash.synthetic import random_lora
 from lorastrap.clash.weightspace import analyse
-from lorastrap.models.lora import STANDARD_BLOCKS, LoraFormatError, kohya_tensors, read_lora, save_lora
+from lorastrap.models.lora import STANDARD_BLOCKS, LoraFormatError, diffusers_state, kohya_tensors, read_lora, save_lora
 from lorastrap.models.lora.validate import BaseModules, check_fits
 
 SHAPES = {
@@ -105,6 +105,14 @@ def test_sdxl_compvis_keys_map_to_diffusers_names(tmp_path):
         "te2.text_model_encoder_layers_0_mlp_fc1",
     }
     assert lora.arch == "sdxl" and lora.unet_names == "sgm"
+    # lorastrap ≤ 0.1 wrote SDXL files in diffusers UNet names and a bare first text encoder: they read
+    # to the same modules
+    old = {k.replace("lora_te2_", "lora_te1_").replace("text_model_", "", 1) if "te2" in k else k: v
+           for k, v in diffusers_state(lora).items()}
+    assert any(k.startswith("lora_unet_down_blocks_1_attentions_0") for k in old)
+    save_file(old, str(tmp_path / "old-xl.safetensors"), metadata={"ss_base_model_version": "sdxl_base_v1-0"})
+    again = read_lora(tmp_path / "old-xl.safetensors")
+    assert set(again.modules) == {k.replace("te2.", "te1.") for k in lora.modules} and not again.unknown
     # Written back (a compat file, a checkpoint) in the names sd-scripts writes for SDXL: the same keys.
     result = compat_lora(lora, lora)
     assert set(kohya_tensors(result.lora)) == set(tensors) | {"lora_unet_output_blocks_1_1_proj_in.alpha",
@@ -197,3 +205,27 @@ def test_compat_file_written_in_kohya_format_reads_back(tmp_path):
     assert analyse(again, char).overall_projection_energy < 1e-5  # fp16 rounding only
     assert again.metadata["lorastrap.compat_method"] == "subspace-projection"
     assert again.metadata["ss_network_dim"] == "4" and again.metadata["ss_network_alpha"] == "4"
+
+
+def test_sd2_is_one_architecture_everywhere(tmp_path):
+    """An SD 2.x LoRA is `sd2` whether the metadata or the 1024-wide cross-attention says so, and an
+    SD 2.x base model (a diffusers folder or an OpenCLIP single file) is `sd2` too, so they match."""
+    from lorastrap.models.base import resolve_base_model
+
+    wide = {"unet.down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k": (320, 1024)}
+    path = tmp_path / "sd2.safetensors"
+    save_lora(random_lora(wide, 4), path, {})
+    assert read_lora(path).arch == "sd2"
+    save_lora(random_lora(SHAPES, 4), path, {"ss_v2": "True"})
+    assert read_lora(path).arch == "sd2"
+    folder = tmp_path / "sd2-model"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (folder / "unet" / "config.json").write_text('{"cross_attention_dim": 1024}')
+    assert resolve_base_model(folder).arch == "sd2"
+    single = tmp_path / "sd2-file.safetensors"
+    save_file({"cond_stage_model.model.token_embedding.weight": torch.zeros(2, 2),
+               "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 2)}, str(single))
+    (tmp_path / "sd2-file").mkdir()
+    (tmp_path / "sd2-file" / "model_index.json").write_text("{}")
+    assert resolve_base_model(single).arch == "sd2"

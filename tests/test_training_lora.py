@@ -193,6 +193,16 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(run, tiny_model_dir: Path,
     assert after < 0.8 * before
 
 
+def test_a_module_without_a_kohya_name_is_refused_before_training(run, tiny_model_dir: Path, tmp_path: Path,
+                                                                   small_config) -> None:
+    _, items, _ = run
+    cfg = small_config(train_text_encoder=True, text_encoder_targets=("token_embedding",))
+    with pytest.raises(UserError, match=r"have no kohya/A1111 name \(e.g. te1:embeddings.token_embedding\)"):
+        train_lora(tiny_model_dir, items, cfg, tmp_path / "x.safetensors", work_dir=tmp_path / "w",
+                   cache_dir=tmp_path / "c", progress=False)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_empty_dataset_and_missing_image_are_user_errors(tiny_model_dir: Path, tmp_path: Path, small_config) -> None:
     kwargs = dict(work_dir=tmp_path / "w", cache_dir=tmp_path / "c", progress=False)
     with pytest.raises(UserError, match="dataset is empty"):

@@ -66,11 +66,12 @@ def add_style(ws: Workspace, path: Path, name: str, *, trigger: str | None = Non
     name = name.strip()
     if not name or any(ch in name for ch in ":<>,/\\. "):
         raise UserError(f"style name {name!r} is not usable in prompts; use letters, digits, - or _ (e.g. --name watercolor)")
-    read_lora(path)  # format, values and names first: refused before any base model is looked at
+    lora = read_lora(path)  # format and values first: refused before any base model is looked at
     with ws.open_registry() as reg, reg.session() as s:
         base_spec = get_character(s, character).base_model if character else None
         base = base_of(ws, base_spec)
-        lora = read_lora(path, base.blocks)
+        if lora.unet_names == "sgm":  # original block numbers depend on the base model's UNet layout
+            lora = read_lora(path, base.blocks)
         against = f"{'character ' + character if character else 'workspace'} base model ({ARCH_LABELS[base.arch]})"
         check_fits(lora, base, path.name)
         existing = s.scalars(select(Lora).where(Lora.kind == "external", Lora.name == name)).first()

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from lorastrap.models.base import BaseModelRef, load_pipeline
-from lorastrap.models.lora.adapters import adapter_layout, load_into_adapter, te_components
+from lorastrap.models.lora.adapters import adapter_layout, check_adapter_names, load_into_adapter, te_components
 from lorastrap.models.lora.core import LoraFile
 from lorastrap.models.lora.names import UnetBlocks
 from lorastrap.models.lora.read import read_lora
@@ -115,6 +115,7 @@ def setup_models(ref: BaseModelRef, cfg: TrainConfig, init_from: Path | LoraFile
                                       patterns.get("alpha", {}).get(component))
                 inject_adapter_in_model(config, encoder, adapter_name=ADAPTER)
             trained_te.append(encoder)
+    check_adapter_names(pipe.unet, trained_te, ADAPTER)  # a module without a kohya name fails now, not at save
     if init is not None:
         load_into_adapter(init, pipe.unet, text.encoders if trained_te else [], ADAPTER)
 

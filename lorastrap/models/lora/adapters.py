@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lorastrap.errors import UserError
 from lorastrap.models.lora.core import LoraFile, LoraModule
 from lorastrap.models.lora.names import UNET_PATH, canonical_key, canonical_te_path, key_path
 
@@ -51,23 +52,34 @@ def _parts(unet: torch.nn.Module, text_encoders: Sequence[torch.nn.Module]) -> l
     return [("unet", unet), *zip(te_components(len(text_encoders)), text_encoders)]
 
 
+def _adapted(unet: torch.nn.Module, text_encoders: Sequence[torch.nn.Module], adapter: str):  # type: ignore[no-untyped-def]
+    """(component, live name, peft layer) of every module carrying `adapter`."""
+    for component, model in _parts(unet, text_encoders):
+        for name, module in model.named_modules():
+            held = [getattr(module, attr, None) or {} for attr in ("lora_A", "lora_embedding_A")]
+            if any(adapter in h for h in held) and not set(name.split(".")) & _PEFT_PARTS:
+                yield component, name, module
+
+
+def check_adapter_names(unet: torch.nn.Module, text_encoders: Sequence[torch.nn.Module] = (),
+                        adapter: str = "default") -> None:
+    """Refuse, before any step is trained, an adapter on a module no LoRA consumer has a name for."""
+    bad = [f"{c}:{n}" for c, n, _ in _adapted(unet, text_encoders, adapter) if canonical_of_live(c, n) is None]
+    if bad:
+        raise UserError(f"{len(bad)} trained modules have no kohya/A1111 name (e.g. {bad[0]}); target attention, "
+                        "feed-forward or ResNet layers of the UNet and q/k/v/out_proj or fc1/fc2 of the text encoder")
+
+
 def from_adapter(unet: torch.nn.Module, text_encoders: Sequence[torch.nn.Module] = (), arch: str | None = None,
                  adapter: str = "default") -> LoraFile:
     """The peft adapter `adapter` of the models as a LoraFile (fp32 copies of its factors)."""
+    check_adapter_names(unet, text_encoders, adapter)
     modules: dict[str, LoraModule] = {}
-    for component, model in _parts(unet, text_encoders):
-        for name, module in model.named_modules():
-            lora_a = getattr(module, "lora_A", None)
-            if lora_a is None or adapter not in lora_a or set(name.split(".")) & _PEFT_PARTS:
-                continue
-            path = canonical_of_live(component, name)
-            if path is None:
-                raise ValueError(f"{component} module {name} has no kohya name; train only attention, "
-                                 "MLP or ResNet layers")
-            key = canonical_key(component, path)
-            modules[key] = LoraModule(key, lora_a[adapter].weight.detach().to("cpu", torch.float32).clone(),
-                                      module.lora_B[adapter].weight.detach().to("cpu", torch.float32).clone(),
-                                      float(module.lora_alpha[adapter]))
+    for component, name, module in _adapted(unet, text_encoders, adapter):
+        key = canonical_key(component, canonical_of_live(component, name) or name)
+        modules[key] = LoraModule(key, module.lora_A[adapter].weight.detach().to("cpu", torch.float32).clone(),
+                                  module.lora_B[adapter].weight.detach().to("cpu", torch.float32).clone(),
+                                  float(module.lora_alpha[adapter]))
     if not modules:
         raise ValueError(f"no LoRA adapter named {adapter!r} in the model")
     return LoraFile(modules, arch, "kohya")
