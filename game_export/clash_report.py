@@ -170,7 +170,7 @@ def render_html(report: Mapping, out_dir: Path, sheets: Mapping[str, Path] | Non
     warn = f"<div class=warn>{_e(metric['note'])}</div>" if metric.get("note") else ""
     ranking = "".join(
         f"<tr><td class=num>{r['rank']}</td><td>{_e(r['style'])}</td><td class=num>{_num(r['mean_clash'])}</td>"
-        f"<td class=num>{_num(r['max_safe_weight'])}</td><td><code>{_e(r['advice'] or '-')}</code></td>"
+        f"<td class=num>{_num(r['max_safe_weight'])}</td><td><code>{_e(r['advice'] or ('-' if r.get('style_shows', True) else 'style does not show'))}</code></td>"
         f"<td>{'yes' if r['verified'] else ('no' if r['verified'] is False else '-')}</td></tr>"
         for r in report["ranking"])
     parts = [
@@ -189,6 +189,8 @@ def render_html(report: Mapping, out_dir: Path, sheets: Mapping[str, Path] | Non
     for style in report["styles"]:
         parts.append(f"<h2 id='{_e(_safe_name(style['name']))}'>{_e(style['name'])}</h2>")
         parts.append(_advice(style.get("advice")))
+        if style.get("style_note"):
+            parts.append(f"<div class=bad><b>No advice:</b> {_e(style['style_note'])}</div>")
         parts.append("<h3>Weight space</h3>" + _weightspace_table(style.get("weightspace")))
         parts.append("<h3>Grid</h3>" + _grid_table(style, report, out_dir))
         if style.get("verify_cells"):

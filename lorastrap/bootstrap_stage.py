@@ -38,6 +38,7 @@ class StageStatus:
     view_coverage: dict[str, int] = field(default_factory=dict)
     dataset_version: int | None = None
     loras: list[dict[str, Any]] = field(default_factory=list)
+    base_model: str = ""
 
     @property
     def total(self) -> int:
@@ -97,6 +98,7 @@ def compute_status(ws: Workspace, s: Session, character: Character) -> StageStat
         next_command=f"lorastrap bootstrap {slug}",
         view_coverage=view_coverage(s, character, list(ws.config.bootstrap.views)),
         dataset_version=latest.number if latest else None, loras=loras,
+        base_model=character.base_model or ws.config.workspace.base_model,
     )
     if character.stage == "character_trained":
         status.next_step = "done: character LoRA trained"

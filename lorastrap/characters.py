@@ -43,18 +43,30 @@ class AddResult:
     dataset_dir: Path
     next_command: str
     crops: list[str] = field(default_factory=list)
+    base_model: str = ""
+
+
+def checked_base_model(ws: Workspace, spec: str) -> str:
+    """Resolve a `--base-model` value now (a one-line error when it does not exist or is no SD
+    model) and return it as the registry stores it: paths relative to the workspace when inside it."""
+    from lorastrap.models.base import resolve_base_model
+
+    ref = resolve_base_model(spec, ws.root)
+    return ws.rel(Path(ref.path_or_id)) if Path(ref.path_or_id).is_absolute() else ref.path_or_id
 
 
 def add_character(
     ws: Workspace, name: str, images: Sequence[Path], tags: str | Sequence[str], *,
     trigger: str | None = None, crop: str | None = None, seed_tags: str | Sequence[str] = (),
+    base_model: str | None = None,
 ) -> AddResult:
     """Register a character from seed image(s): 1 image → 4 crops; 4+ images → used as they are.
 
     `tags` say who the character is (pruned from the character round's captions); `seed_tags` say
     what the seed images show that is not the character — their view and art style, e.g.
     "from front, flat color". They stay in every caption, so the trigger does not absorb the seed's
-    view, and candidates are prompted with the seed's style.
+    view, and candidates are prompted with the seed's style. `base_model` (default: the workspace's)
+    is the model this character's LoRAs are trained on; SD1.5 and SDXL characters can share a workspace.
     """
     slug = slugify(name)
     tag_list = parse_tags(tags)
@@ -73,6 +85,7 @@ def add_character(
         raise UserError(f"--crop {crop} splits ONE image; with {len(images)} images use --crop none")
     if crop == "none" and len(images) < 4:
         raise UserError(f"{len(images)} image(s) cannot seed a character; give 4 or more, or one image with --crop zoom|quad")
+    base = checked_base_model(ws, base_model) if base_model else ws.config.workspace.base_model
     limits = ws.config.images
     loaded = [load_image(p, min_side=limits.min_side, max_pixels=limits.max_pixels) for p in images]
     if len({l.data for l in loaded}) != len(loaded):
@@ -91,7 +104,7 @@ def add_character(
         else:
             trigger = make_trigger(slug, taken)
         character = Character(slug=slug, display_name=name.strip(), trigger=trigger,
-                              base_model=ws.config.workspace.base_model, stage="seeded", round=0)
+                              base_model=base, stage="seeded", round=0)
         s.add(character)
         s.flush()
         set_tags(s, character, tag_list, role="identity")
@@ -137,7 +150,7 @@ def add_character(
         return AddResult(
             slug=slug, trigger=trigger, seed_images=seed_names, crops=crop_names,
             dataset_version=version.number, dataset_items=version.item_count, dataset_dir=out,
-            next_command=f"lorastrap bootstrap {slug}",
+            next_command=f"lorastrap bootstrap {slug}", base_model=base,
         )
 
 
@@ -165,7 +178,7 @@ def show_character(ws: Workspace, name: str) -> dict[str, Any]:
         latest = latest_version(s, c)
         return {
             "slug": c.slug, "name": c.display_name, "trigger": c.trigger, "stage": c.stage,
-            "round": c.round, "base_model": c.base_model,
+            "round": c.round, "base_model": c.base_model or ws.config.workspace.base_model,
             "identity_tags": identity_tags(c),
             "tags": [{"tag": t.tag.text, "role": t.role} for t in c.tags],
             "created_at": c.created_at.isoformat(timespec="seconds"),

@@ -67,6 +67,12 @@ def _unique_path(folder: Path, stem: str, version: int) -> Path:
     raise UserError(f"too many LoRA files named {stem}* in {folder}; remove old ones")
 
 
+def check_output_name(stem: str) -> None:
+    """`output_name` (kohya's name for the file stem) must be a plain file name."""
+    if not stem.strip() or stem != stem.strip() or any(c in stem for c in '/\\:*?"<>|') or stem.startswith("."):
+        raise UserError(f"output_name {stem!r} is not usable as a file name; use letters, digits, - and _")
+
+
 def _lora_row(s, ident: int) -> Lora:  # type: ignore[no-untyped-def]
     row = s.get(Lora, ident)
     if row is None:
@@ -78,16 +84,20 @@ def train_character_lora(
     ws: Workspace, slug: str, kind: str, dataset_version: int | str | None = None,
     overrides: Mapping[str, Any] = {}, config_file: Path | None = None, resume: bool = False,
     init_from: Path | None = None, *, parent_lora_id: int | None = None, round_no: int | None = None,
-    progress: bool = True, on_step: Callable[[int, float], None] | None = None,
+    progress: bool = True, on_step: Callable[[int, float], None] | None = None, base_model: str | None = None,
 ) -> TrainedLora:
     """Train the `kind` LoRA of `slug` on a dataset version (default: the latest of that kind,
     else the latest) and register it. `init_from` starts from an existing LoRA's weights;
-    `parent_lora_id` records lineage (the LoRA whose images went into this dataset)."""
+    `parent_lora_id` records lineage (the LoRA whose images went into this dataset). `base_model`
+    trains on another base model than the character's and makes it the character's from then on
+    (its next rounds, candidates and clash reports use the same model)."""
+    from lorastrap.characters import checked_base_model
     from lorastrap.models.base import resolve_base_model
     from lorastrap.training.loop import TrainItem, train_lora
 
     if kind not in KINDS:
         raise UserError(f"unknown LoRA kind {kind!r}; choose style or character")
+    new_base = checked_base_model(ws, base_model) if base_model else None
     with ws.open_registry() as reg, reg.session() as s:
         c = get_character(s, slug)
         version = (get_version(s, c, dataset_version) if dataset_version is not None
@@ -102,11 +112,12 @@ def train_character_lora(
         parent = _lora_row(s, parent_lora_id) if parent_lora_id is not None else None
         parent_info = (parent.id, parent.sha256, ws.abs(parent.file_path)) if parent else None
         facts = dict(slug=c.slug, trigger=c.trigger, version_id=version.id, version_no=version.number,
-                     manifest=version.manifest_hash, base=c.base_model or ws.config.workspace.base_model,
+                     manifest=version.manifest_hash, base=new_base or c.base_model or ws.config.workspace.base_model,
                      round=round_no if round_no is not None else (c.round if kind == "style" else None))
     ref = resolve_base_model(facts["base"], ws.root)
     cfg = training_config(ws, kind, config_file, {"trigger": facts["trigger"], **overrides})
-    stem = f"{facts['slug']}-{kind}" + (f"-r{facts['round']}" if kind == "style" and facts["round"] else "")
+    stem = cfg.output_name or (f"{facts['slug']}-{kind}" + (f"-r{facts['round']}" if kind == "style" and facts["round"] else ""))
+    check_output_name(stem)
     out_path = _unique_path(ws.loras_dir(facts["slug"]), stem, facts["version_no"])
     cfg = cfg.with_overrides({"output_name": out_path.stem})
     views = list(ws.config.bootstrap.views)[:SAMPLE_VIEWS]
@@ -129,8 +140,11 @@ def train_character_lora(
     with ws.open_registry() as reg, reg.session() as s:
         if s.scalars(select(BaseModel).where(BaseModel.sha256 == ref.sha256)).first() is None:
             s.add(BaseModel(spec=ref.path_or_id, kind=ref.kind, arch=ref.arch, sha256=ref.sha256))
+        character = get_character(s, facts["slug"])
+        if new_base:
+            character.base_model = new_base
         row = Lora(
-            character_id=get_character(s, facts["slug"]).id, name=out_path.stem, kind=kind,
+            character_id=character.id, name=out_path.stem, kind=kind,
             round=facts["round"], file_path=ws.rel(out_path), sha256=result.sha256,
             short_hash=result.model_hash[:12], arch=result.arch, base_model=ref.path_or_id,
             base_model_sha256=ref.sha256, dataset_version_id=facts["version_id"],

@@ -350,3 +350,86 @@ def ui_ws(ui_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 # ======================================================================================
 # end of ui section
 # ======================================================================================
+
+
+# ======================================================================================
+# LoRA files: community-shaped LoRAs built by hand, single-file checkpoints of the tiny models
+# ======================================================================================
+
+# The tiny UNets' attention blocks (one layer per block): diffusers path → the original (sgm) path
+# that sd-scripts names SDXL modules by — written out by hand, not computed by lorastrap.
+TINY_ATTENTION_BLOCKS = {
+    "down_blocks.0.attentions.0": "input_blocks.1.1", "down_blocks.1.attentions.0": "input_blocks.3.1",
+    "mid_block.attentions.0": "middle_block.1",
+    "up_blocks.0.attentions.0": "output_blocks.0.1", "up_blocks.0.attentions.1": "output_blocks.1.1",
+    "up_blocks.1.attentions.0": "output_blocks.2.1", "up_blocks.1.attentions.1": "output_blocks.3.1",
+}
+_TE_MODULES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2")
+
+
+def _weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    from lorastrap.models.safetensors_io import safetensors_shapes
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in folder.glob("*.safetensors"):
+        shapes.update(safetensors_shapes(file))
+    return shapes
+
+
+def community_lora(path: Path, model_dir: Path, arch: str = "sd15", *, seed: int = 0, rank: int = 4,
+                   alpha: float = 2.0, scale: float = 0.3, tags: dict[str, int] | None = None,
+                   images: int = 12) -> Path:
+    """A LoRA shaped like the ones people download, NOT written by lorastrap: kohya sd-scripts key
+    names typed out here (UNet attention projections, both text encoders' attention and MLP layers),
+    fp16 tensors, alpha ≠ rank, and the ss_* metadata sd-scripts writes (tag frequencies included)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    unet = _weight_shapes(model_dir / "unet")
+    tensors: dict[str, torch.Tensor] = {}
+
+    def add(stem: str, shape: tuple[int, ...]) -> None:
+        out_f, in_f = shape[0], shape[1]
+        tensors[f"{stem}.lora_down.weight"] = (torch.randn(rank, in_f, generator=gen) / in_f ** 0.5).half()
+        tensors[f"{stem}.lora_up.weight"] = (torch.randn(out_f, rank, generator=gen) * scale).half()
+        tensors[f"{stem}.alpha"] = torch.tensor(alpha).half()
+
+    for block, sgm in TINY_ATTENTION_BLOCKS.items():
+        for attn in ("attn1", "attn2"):
+            for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+                name = f"{sgm if arch == 'sdxl' else block}.transformer_blocks.0.{attn}.{proj}"
+                add("lora_unet_" + name.replace(".", "_"), unet[f"{block}.transformer_blocks.0.{attn}.{proj}.weight"])
+    encoders = [("lora_te1_", "text_encoder"), ("lora_te2_", "text_encoder_2")] if arch == "sdxl" else [("lora_te_", "text_encoder")]
+    for prefix, folder in encoders:
+        shapes = {k.removeprefix("text_model."): v for k, v in _weight_shapes(model_dir / folder).items()}
+        for layer in range(2):
+            for module in _TE_MODULES:
+                add(f"{prefix}text_model_encoder_layers_{layer}_{module.replace('.', '_')}",
+                    shapes[f"encoder.layers.{layer}.{module}.weight"])
+    tags = tags or {"1girl": images, "solo": images, "pixel art": images, "blue hair": images // 2}
+    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": f"{alpha}",
+            "ss_base_model_version": "sdxl_base_v1-0" if arch == "sdxl" else "sd_v1",
+            "ss_tag_frequency": json.dumps({"10_pixel": tags}),
+            "ss_dataset_dirs": json.dumps({"10_pixel": {"n_repeats": 10, "img_count": images}}),
+            "ss_output_name": path.stem, "ss_text_encoder_lr": "5e-05", "ss_unet_lr": "0.0001"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_single_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny SD1.5 and SDXL models as single-file checkpoints in the original (ldm/sgm) layout,
+    each with its local config folder beside it, built once per session."""
+    from lorastrap.models.single_file import build_tiny_single_file
+
+    root = tmp_path_factory.mktemp("single-file")
+    return {arch: build_tiny_single_file(root / f"tiny-{arch}.safetensors", arch) for arch in ("sd15", "sdxl")}
+
+
+# ======================================================================================
+# end of LoRA files section
+# ======================================================================================

@@ -22,7 +22,9 @@ from lorastrap.errors import NotFound, PreconditionFailed, UserError
 pytestmark = pytest.mark.slow  # trains two LoRAs and generates ~100 tiny images (about a minute)
 
 VIEWS = ["front", "from side"]
-SMALL = dict(weights=(0.5, 1.0), seeds=2, views=VIEWS, steps=1, verify_seeds=1, show_progress=False)
+# Two sampling steps at least: DDIM's single step runs the UNet at t=1, where the image is the start
+# noise decoded and no LoRA can show (every row looked alike before the report checked for it).
+SMALL = dict(weights=(0.5, 1.0), seeds=2, views=VIEWS, steps=2, verify_seeds=1, show_progress=False)
 
 
 def _draw(path: Path, colours: tuple, stripes: bool) -> Path:
@@ -92,7 +94,7 @@ def env(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     ws = _make_env(tmp_path_factory.mktemp("clash") / "ws", trained)
     add_style(ws, trained["stripes"], "stripes", trigger="stripes style")
-    add_style(ws, trained["kitsune-character"], "selfish")
+    add_style(ws, trained["kitsune-character"], "selfish", trigger="")  # its captions would propose "kitsune"
     out = ws.root / "reports" / "kitsune"
     outcome = run_clash(ws, "kitsune", ClashOptions(styles=["stripes", "selfish"], out=out, **SMALL))
     return {"ws": ws, "outcome": outcome, "out": out, "report": json.loads((out / "report.json").read_text())}
@@ -141,7 +143,14 @@ def test_grid_writes_every_file_and_cell(env):
 
 
 def test_same_seed_cells_agree_and_advice_is_verified(env):
-    for style in env["report"]["styles"]:
+    by_style = {s["name"]: s for s in env["report"]["styles"]}
+    # `selfish` is the character's own LoRA: as a "style" it adds nothing the character-only row lacks,
+    # so the report says the style does not show (and why) instead of advising on noise
+    selfish = by_style["selfish"]
+    assert not selfish["style_shows"] and selfish["advice"] is None and not selfish["verify_cells"]
+    assert "does not show" in selfish["style_note"] and "'kitsune'" in selfish["style_note"]
+    for style in [by_style["stripes"]]:
+        assert style["style_shows"] and style["style_note"] is None
         advice = style["advice"]
         assert advice["a1111"].startswith("<lora:kitsune-character:")
         values = re.search(r"lbw=([^>]+)>", advice["a1111"])[1].split(",")
@@ -151,7 +160,6 @@ def test_same_seed_cells_agree_and_advice_is_verified(env):
         assert verified["seeds"] == [1001] and isinstance(verified["passed"], bool)
         assert {c["row"].split("|")[0] for c in style["verify_cells"]} == {"character-only", "style-only", "advice"}
     # The character-only baseline has no style trigger for `selfish`, so its cells equal the other's where prompts match.
-    by_style = {s["name"]: s for s in env["report"]["styles"]}
     a = [c for c in by_style["selfish"]["cells"] if c["row"].startswith("character-only")]
     assert len({c["image"] for c in a}) == len(VIEWS) * 2
 
@@ -179,7 +187,10 @@ def test_registry_rows_match_the_report(env):
 
 
 def test_same_seeds_give_the_same_images(env):
-    """Re-generating rows of the report (new pipeline, same seeds) reproduces its pixels exactly."""
+    """Re-generating rows of the report (new pipeline, same seeds, same batches) reproduces its pixels
+    exactly. A different batch (here: one view instead of two) gives the same image up to float
+    rounding: batched CPU kernels sum in a batch-size-dependent order (≤ 1e-6 in the UNet output), which
+    can move a pixel by one 8-bit level — the cause of this test's failures before it compared like batches."""
     from lorastrap.clash.grid import CHARACTER_ONLY, GRID, Section, Variant, run_grid
     from lorastrap.clash.run import ClashOptions, grid_spec, load_context, open_generator
 
@@ -187,15 +198,20 @@ def test_same_seeds_give_the_same_images(env):
     ctx = load_context(ws, "kitsune", ["stripes"])
     stripes = next(s for s in report["styles"] if s["name"] == "stripes")
     section = Section("stripes", "stripes", stripes["trigger"], [Variant(CHARACTER_ONLY, 1.0, 0.0), Variant(GRID, 1.0, 1.0)])
-    with open_generator(ws, ctx) as gen:
-        spec = grid_spec(ws, ctx, ClashOptions(["stripes"], steps=SMALL["steps"], views=VIEWS[:1]),
-                         dict(gen.pipe.unet.config), [1, 2])
-        cells = run_grid(gen, [section], spec, show_progress=False)
     first = {(c["row"], c["view"], c["seed"]): c["image"] for c in stripes["cells"]}
-    for cell in cells:
-        stored = np.asarray(Image.open(env["out"] / first[(cell.variant.key, cell.view, cell.seed)]).convert("RGB"))
-        assert np.array_equal(stored, np.asarray(cell.generated.image.convert("RGB"))), cell.variant.key
-    assert len(cells) == 4
+    with open_generator(ws, ctx) as gen:
+        for views, exact in ((VIEWS, True), (VIEWS[:1], False)):
+            spec = grid_spec(ws, ctx, ClashOptions(["stripes"], steps=SMALL["steps"], views=views),
+                             dict(gen.pipe.unet.config), [1, 2])
+            cells = run_grid(gen, [section], spec, show_progress=False)
+            assert len(cells) == 2 * len(views) * 2
+            for cell in cells:
+                stored = np.asarray(Image.open(env["out"] / first[(cell.variant.key, cell.view, cell.seed)]).convert("RGB"))
+                again = np.asarray(cell.generated.image.convert("RGB"))
+                if exact:
+                    assert np.array_equal(stored, again), cell.variant.key
+                else:
+                    assert np.abs(stored.astype(int) - again.astype(int)).max() <= 1, cell.variant.key
 
 
 def _chromium() -> str | None:
@@ -260,7 +276,7 @@ def _register_character_lora(ws, trained) -> None:
 
 def test_fix_writes_a_compat_lora_and_shows_before_after(env, tmp_path):
     from lorastrap.clash.fix_run import fix_style
-    from lorastrap.clash.lora_file import read_lora
+    from lorastrap.models.lora import read_lora
     from lorastrap.clash.run import ClashOptions
     from lorastrap.clash.weightspace import analyse
     from registry.models import Lora
@@ -309,7 +325,7 @@ def test_cli_style_add_weights_only_and_errors(env, trained, tmp_path):
 
     save_file(load_file(str(trained["stripes"])), str(xl), metadata={"ss_base_model_version": "sdxl_base_v1-0"})
     bad = runner.invoke(style, ["add", str(xl), "--name", "xl"], obj=obj)
-    assert bad.exit_code != 0 and "is an SDXL LoRA but the workspace base model is SD1.5" in str(bad.exception)
+    assert bad.exit_code != 0 and "xl.safetensors is an SDXL LoRA but the base model" in str(bad.exception)
 
 
 def test_cli_errors_print_one_line(env, cli_run, monkeypatch):

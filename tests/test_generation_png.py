@@ -11,7 +11,6 @@ import torch
 from lorastrap.errors import UserError
 from lorastrap.generation import Generator, GenRequest, save_generated
 from lorastrap.pngmeta import format_a1111_parameters, parse_a1111_parameters, read_png_text, read_provenance
-from lorastrap.training.kohya_format import module_map, write_kohya_file
 
 A1111_SAMPLE = """masterpiece, 1girl, fox ears,
 blonde hair <lora:eiei:0.8>
@@ -42,17 +41,16 @@ def test_format_then_parse_round_trips_quoted_values() -> None:
 
 def random_lora(model_dir: Path, path: Path, seed: int, scale: float = 0.5) -> Path:
     """A kohya LoRA with random weights for every attention projection of the tiny UNet."""
+    from lorastrap.clash.synthetic import lora_from_modules, unet_lora_shapes
     from lorastrap.models.base import load_pipeline, resolve_base_model
+    from lorastrap.models.lora import save_lora
 
     pipe = load_pipeline(resolve_base_model(model_dir))
     gen = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for key, module in module_map(pipe.unet, [], "sd15").items():
-        if key.endswith(("to_q", "to_k", "to_v", "to_out_0")):
-            tensors[f"{key}.lora_down.weight"] = torch.randn(2, module.in_features, generator=gen) * scale
-            tensors[f"{key}.lora_up.weight"] = torch.randn(module.out_features, 2, generator=gen) * scale
-            tensors[f"{key}.alpha"] = torch.tensor(1.0)
-    write_kohya_file(tensors, path, {"ss_base_model_version": "sd_v1", "ss_network_dim": "2"})
+    modules = {key: (torch.randn(2, shape[1], generator=gen) * scale, torch.randn(shape[0], 2, generator=gen) * scale, 1.0)
+               for key, shape in unet_lora_shapes(pipe.unet).items() if key.endswith(("to_q", "to_k", "to_v", "to_out_0"))}
+    meta = {"ss_base_model_version": "sd_v1", "ss_network_dim": "2"}
+    save_lora(lora_from_modules(modules, meta), path, meta)
     return path
 
 
@@ -113,7 +111,7 @@ def test_adapter_weights_switch_in_place(tiny_model_dir: Path, loras) -> None:
 def test_mismatched_or_broken_lora_is_a_user_error(tiny_model_dir: Path, tiny_sdxl_dir: Path, loras,
                                                     tmp_path: Path) -> None:
     with Generator(tiny_sdxl_dir) as gen:
-        with pytest.raises(UserError, match="does not fit"):
+        with pytest.raises(UserError, match="is an SD1.5 LoRA but the base model"):
             gen.add_lora(loras[0], "a")
     cut = tmp_path / "cut.safetensors"
     cut.write_bytes(loras[0].read_bytes()[:-100])

@@ -15,7 +15,8 @@ from lorastrap.errors import UserError
 from lorastrap.models.base import load_pipeline, resolve_base_model
 from lorastrap.models.hashing import addnet_hash
 from lorastrap.models.safetensors_io import safetensors_metadata
-from lorastrap.training.kohya_format import lora_arch, mismatches, module_map
+from lorastrap.models.lora import read_lora
+from lorastrap.models.lora.validate import base_modules, check_fits
 from lorastrap.training.loop import TrainingInterrupted, TrainItem, train_lora
 
 TRIGGER = "tnygrl"
@@ -49,12 +50,18 @@ def test_lora_file_keys_metadata_and_shapes(run, tiny_model_dir: Path) -> None:
         down, up = tensors[f"{m}.lora_down.weight"], tensors[f"{m}.lora_up.weight"]
         assert down.shape[0] == 4 and up.shape[1] == 4 and down.dtype == torch.float16
         assert float(tensors[f"{m}.alpha"]) == 2.0  # the real alpha, not the rank
-    pipe = load_pipeline(resolve_base_model(tiny_model_dir))
-    assert mismatches(tensors, module_map(pipe.unet, [], "sd15")) == []
-    assert lora_arch(result.path) == "sd15"
+    lora = read_lora(result.path)
+    check_fits(lora, base_modules(resolve_base_model(tiny_model_dir)))  # every name and shape fits
+    assert lora.arch == "sd15" and not lora.unknown
     assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "2"
     assert meta["ss_base_model_version"] == "sd_v1" and meta["ss_steps"] == "6"
     assert meta["ss_resolution"] == "(64, 64)" and meta["ss_num_train_images"] == "8"
+    # the keys a trainer UI shows, with the values sd-scripts would write for this run
+    batches = int(meta["ss_num_batches_per_epoch"])
+    assert batches >= 4 and meta["ss_num_epochs"] == str(-(-6 // batches)) and meta["ss_total_batch_size"] == "2"
+    assert meta["ss_text_encoder_lr"] == "0" and meta["ss_network_train_unet_only"] == "True"
+    assert meta["ss_max_grad_norm"] == "1.0" and meta["ss_cache_latents"] == "True" and meta["ss_clip_skip"] == "1"
+    assert meta["ss_session_id"].isdigit() and "ss_sd_model_hash" not in meta  # a folder has no A1111 legacy hash
     assert json.loads(meta["ss_tag_frequency"])["5_tnygrl"]["fox ears"] == 4
     assert json.loads(meta["ss_dataset_dirs"]) == {"5_tnygrl": {"n_repeats": 2, "img_count": 4}}
     assert float(meta["ss_training_finished_at"]) >= float(meta["ss_training_started_at"])
@@ -184,6 +191,16 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(run, tiny_model_dir: Path,
     with torch.no_grad():
         after = float(fixed_loss())
     assert after < 0.8 * before
+
+
+def test_a_module_without_a_kohya_name_is_refused_before_training(run, tiny_model_dir: Path, tmp_path: Path,
+                                                                   small_config) -> None:
+    _, items, _ = run
+    cfg = small_config(train_text_encoder=True, text_encoder_targets=("token_embedding",))
+    with pytest.raises(UserError, match=r"have no kohya/A1111 name \(e.g. te1:embeddings.token_embedding\)"):
+        train_lora(tiny_model_dir, items, cfg, tmp_path / "x.safetensors", work_dir=tmp_path / "w",
+                   cache_dir=tmp_path / "c", progress=False)
+    assert not (tmp_path / "x.safetensors").exists()
 
 
 def test_empty_dataset_and_missing_image_are_user_errors(tiny_model_dir: Path, tmp_path: Path, small_config) -> None:

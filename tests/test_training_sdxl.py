@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from lorastrap.errors import UserError
 from lorastrap.generation import Generator, GenRequest
 from lorastrap.models.safetensors_io import safetensors_metadata
-from lorastrap.training.kohya_format import lora_arch
+from lorastrap.models.lora import read_lora
 from lorastrap.training.loop import train_lora
 
 
@@ -26,11 +26,11 @@ def test_sdxl_lora_with_text_encoders(tiny_sdxl_dir: Path, tiny_model_dir: Path,
     assert any(k.startswith("lora_te2_text_model_encoder_layers_1_self_attn_q_proj") for k in keys)
     meta = safetensors_metadata(result.path)
     assert meta["ss_base_model_version"] == "sdxl_base_v1-0" and meta["ss_network_train_unet_only"] == "False"
-    assert lora_arch(result.path) == "sdxl"
+    assert read_lora(result.path).arch == "sdxl"
     assert result.cache_stats.get("text_misses") is None  # a trained text encoder is never cached
     with Generator(tiny_sdxl_dir) as gen:
         gen.add_lora(result.path, "xl")
         (img,) = gen.generate([GenRequest(train_kit.prompts[0], seed=1, steps=2)])
     assert img.image.size == (64, 64)
-    with Generator(tiny_model_dir) as gen, pytest.raises(UserError, match="sdxl LoRA"):
+    with Generator(tiny_model_dir) as gen, pytest.raises(UserError, match="is an SDXL LoRA but the base model"):
         gen.add_lora(result.path, "xl")

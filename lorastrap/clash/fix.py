@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 
 from lorastrap.clash.blocks import block_of
-from lorastrap.clash.lora_file import LoraFile, LoraModule, kohya_metadata
 from lorastrap.clash.weightspace import ThinDelta, few_threads, module_delta, projection_energy, thin_svd
+from lorastrap.models.lora import LoraFile, LoraModule, carried_metadata
 
 METHOD = "subspace-projection"
 SIDES = ("column", "row", "both")  # which of the character's subspaces the style is projected off
@@ -124,8 +124,7 @@ def _compat_lora(style: LoraFile, character: LoraFile, energy: float, blocks: Co
         row_before += row_energy(s_old, c) * s_old.energy
         row_after += row_energy(s_new, c) * s_new.energy
         changed.add(block or "?")
-    result = LoraFile(modules, style.arch, "kohya", dict(style.metadata), None, list(style.warnings),
-                      source_stems=dict(style.source_stems))
+    result = LoraFile(modules, style.arch, "kohya", dict(style.metadata), None, list(style.warnings))
     return FixResult(
         lora=result,
         changed_modules=sum(1 for k in modules if modules[k] is not style.modules[k]),
@@ -139,24 +138,6 @@ def _compat_lora(style: LoraFile, character: LoraFile, energy: float, blocks: Co
     )
 
 
-def kohya_keys(lora: LoraFile, native: bool = True) -> set[str]:
-    """The tensor names `kohya_tensors` writes, without building the tensors."""
-    return {f"{lora.kohya_key(key, native)}{suffix}" for key in lora.modules
-            for suffix in (".lora_down.weight", ".lora_up.weight", ".alpha")}
-
-
-def kohya_tensors(lora: LoraFile, dtype: torch.dtype = torch.float16, native: bool = True) -> dict[str, torch.Tensor]:
-    """{kohya key: tensor} — `lora_unet_….lora_down.weight` / `.lora_up.weight` / `.alpha`; `native`
-    keeps the source file's key names (see LoraFile.kohya_key)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, module in sorted(lora.modules.items()):
-        stem = lora.kohya_key(key, native)
-        out[f"{stem}.lora_down.weight"] = module.down.to(dtype).contiguous()
-        out[f"{stem}.lora_up.weight"] = module.up.to(dtype).contiguous()
-        out[f"{stem}.alpha"] = torch.tensor(float(module.alpha), dtype=dtype)
-    return out
-
-
 def compat_metadata(style: LoraFile, result: FixResult, style_name: str, character_name: str,
                     extra: dict[str, str] | None = None, *, drop_trigger: bool = False) -> dict[str, str]:
     """Kohya/modelspec metadata of the compat file: the style's own, updated, plus lineage keys.
@@ -164,7 +145,7 @@ def compat_metadata(style: LoraFile, result: FixResult, style_name: str, charact
     `drop_trigger` empties `modelspec.trigger_phrase` (tools then prompt the style without its
     trigger words): in the lab the style words in the prompt, not the style's weights, cost most of
     the character's identity (docs/clash.md "Which fix, measured")."""
-    meta = kohya_metadata(style)
+    meta = carried_metadata(style)
     if drop_trigger:
         meta["lorastrap.compat_dropped_trigger"] = meta.get("modelspec.trigger_phrase", "")
         meta["modelspec.trigger_phrase"] = ""

@@ -9,19 +9,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from lorastrap.clash.fix import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata, kohya_tensors
+from lorastrap.clash.fix import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata
 from lorastrap.clash.grid import GRID, Section
-from lorastrap.clash.lora_file import read_lora
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import build_report
 from lorastrap.clash.run import (
     ClashOptions, Context, StyleRef, check_budget, grid_spec, load_context, measure, open_generator, plan_sections,
     report_header,
 )
-from lorastrap.clash.service import loadable_path
 from lorastrap.clash.weightspace import analyse
 from lorastrap.errors import UserError
-from lorastrap.models.hashing import sha256_file
+from lorastrap.models.lora import kohya_tensors, read_lora, write_lora_file
+from lorastrap.models.lora.validate import check_fits
 from lorastrap.workspace import Workspace
 from registry.journal import FileJournal
 from registry.models import Lora
@@ -42,15 +41,13 @@ class FixOutcome:
 
 def _register_compat(ws: Workspace, ctx: Context, style: StyleRef, out: Path, tensors: dict, meta: dict,
                      result: FixResult) -> int:
-    from lorastrap.training.kohya_format import write_kohya_file
-
     name = out.stem
     with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
         row = s.scalars(select(Lora).where(Lora.kind == "compat", Lora.name == name,
                                            Lora.character_id == ctx.character_id)).first()
         if not out.exists():
             journal.will_create(out)
-        saved = write_kohya_file(tensors, out, meta)
+        saved = write_lora_file(tensors, out, meta)
         row = row or Lora(kind="compat", name=name, character_id=ctx.character_id)
         row.file_path, row.sha256, row.short_hash = ws.rel(out), saved.sha256, saved.model_hash[:12]
         row.arch, row.base_model, row.parent_lora_id = ctx.arch, ctx.base_spec, style.row_id
@@ -95,7 +92,8 @@ def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None
     if out.suffix != ".safetensors":
         raise UserError(f"{out} must end in .safetensors (the compat LoRA is written in kohya safetensors format)")
     meta = compat_metadata(style.lora, result, style.name, ctx.slug)
-    lora_id = _register_compat(ws, ctx, style, out.resolve(), kohya_tensors(result.lora), meta, result)
+    tensors = kohya_tensors(result.lora, ctx.arch, ctx.base.blocks)  # sd-scripts' names, whatever the style's were
+    lora_id = _register_compat(ws, ctx, style, out.resolve(), tensors, meta, result)
     outcome = FixOutcome(out, lora_id, result.energy_before, result.energy_after, result.kept_energy,
                          result.blocks, [], None, None)
     if grid:
@@ -119,9 +117,10 @@ def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: in
     compat_name = _compat_adapter(style)
     sections = _fix_sections(ctx, style, opts)
     seeds = [opts.seed + i for i in range(opts.seeds)]
-    compat = read_lora(path)
+    compat = read_lora(path, ctx.base.blocks)
+    check_fits(compat, ctx.base)
     total = check_budget(sections, opts)
-    with open_generator(ws, ctx, extra=[(loadable_path(ws, path, sha256_file(path), compat), compat_name)]) as gen:
+    with open_generator(ws, ctx, extra=[(compat, compat_name)]) as gen:
         spec = grid_spec(ws, ctx, opts, dict(gen.pipe.unet.config), seeds)
         spec.a1111_names[compat_name] = path.stem
         measured = measure(ws, ctx, gen, sections, spec, opts)
@@ -131,7 +130,7 @@ def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: in
     weightspace[sections[1].style] = analyse(compat, ctx.char_lora)
     doc = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec, ctx.slug,
                        opts.threshold, weightspace, measured.advice, measured.verify_sections, measured.verify_cells,
-                       measured.verify_scores)
+                       measured.verify_scores, measured.notes)
     before_after = _before_after(sections, measured.scores)
     doc["fix"] = {"file": str(path), "lora_id": lora_id, "method": METHOD, "citation": METHOD_CITATION,
                   "energy_before": outcome.energy_before, "energy_after": outcome.energy_after,

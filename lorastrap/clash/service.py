@@ -6,17 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lorastrap.characters import get_character
-from lorastrap.clash.fix import kohya_keys, kohya_tensors
-from lorastrap.clash.lora_file import (
-    ARCH_LABELS, LoraFile, LoraFormatError, kohya_metadata, read_lora,
-)
 from lorastrap.errors import Conflict, NotFound, PreconditionFailed, UserError
 from lorastrap.models.hashing import addnet_hash, sha256_file
+from lorastrap.models.lora import ARCH_LABELS, LoraFile, read_lora
+from lorastrap.models.lora.triggers import TriggerProposal, propose_trigger
+from lorastrap.models.lora.validate import BaseModules, base_modules, check_fits
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
 
@@ -36,55 +34,65 @@ class StyleInfo:
     trigger: str
     checked_against: str | None
     warnings: list[str]
+    trigger_source: str = ""  # --trigger | modelspec.trigger_phrase | ss_tag_frequency | "" (none)
+    proposal: TriggerProposal | None = None
 
 
-def _trigger_of(lora: LoraFile) -> str:
-    return lora.metadata.get("modelspec.trigger_phrase", "").strip()
-
-
-def base_arch(ws: Workspace, spec: str | None) -> str:
-    """Architecture of a base model spec (the character's or the workspace default)."""
+def base_of(ws: Workspace, spec: str | None) -> BaseModules:
+    """The module table of a base model spec (the character's or the workspace default)."""
     from lorastrap.models.base import resolve_base_model
 
-    return resolve_base_model(spec or ws.config.workspace.base_model, ws.root).arch
+    return base_modules(resolve_base_model(spec or ws.config.workspace.base_model, ws.root))
+
+
+def style_trigger(lora: LoraFile, given: str | None) -> tuple[str, str, TriggerProposal | None]:
+    """(trigger, where it came from, proposal): --trigger wins, then the file's modelspec trigger,
+    then the tags in (nearly) every training caption."""
+    if given is not None:
+        return given.strip(), "--trigger", None
+    stated = lora.metadata.get("modelspec.trigger_phrase", "").strip()
+    if stated:
+        return stated, "modelspec.trigger_phrase", None
+    proposal = propose_trigger(lora.metadata)
+    return (proposal.phrase, "ss_tag_frequency", proposal) if proposal else ("", "", None)
 
 
 def add_style(ws: Workspace, path: Path, name: str, *, trigger: str | None = None,
               character: str | None = None, replace: bool = False) -> StyleInfo:
-    """Validate a style LoRA file and register it (kind `external`)."""
+    """Validate a style LoRA file against the base model and register it (kind `external`).
+
+    Everything is checked before anything is written: a refused file leaves the workspace as it was."""
     path = Path(path).expanduser().resolve()
     name = name.strip()
     if not name or any(ch in name for ch in ":<>,/\\. "):
         raise UserError(f"style name {name!r} is not usable in prompts; use letters, digits, - or _ (e.g. --name watercolor)")
-    lora = read_lora(path)
-    if not lora.modules:
-        raise LoraFormatError(f"{path.name} holds no LoRA modules; pass a LoRA file")
+    lora = read_lora(path)  # format and values first: refused before any base model is looked at
     with ws.open_registry() as reg, reg.session() as s:
         base_spec = get_character(s, character).base_model if character else None
-        target = base_arch(ws, base_spec)
-        against = f"{'character ' + character if character else 'workspace'} base model ({ARCH_LABELS[target]})"
-        if lora.arch and lora.arch != target:
-            raise LoraFormatError(
-                f"{path.name} is an {ARCH_LABELS[lora.arch]} LoRA but the {against.rsplit(' (', 1)[0]} is "
-                f"{ARCH_LABELS[target]}; use a style LoRA trained for {ARCH_LABELS[target]}")
+        base = base_of(ws, base_spec)
+        if lora.unet_names == "sgm":  # original block numbers depend on the base model's UNet layout
+            lora = read_lora(path, base.blocks)
+        against = f"{'character ' + character if character else 'workspace'} base model ({ARCH_LABELS[base.arch]})"
+        check_fits(lora, base, path.name)
         existing = s.scalars(select(Lora).where(Lora.kind == "external", Lora.name == name)).first()
         if existing and not replace:
             raise Conflict(f"a style named {name!r} is already registered (#{existing.id}); pass --replace or another --name")
+        words, source, proposal = style_trigger(lora, trigger)
         row = existing or Lora(kind="external", name=name, character_id=None)
         ranks = sorted({m.rank for m in lora.modules.values()})
         row.file_path = str(path)
         row.sha256 = sha256_file(path)
         row.short_hash = addnet_hash(path)[:12]
-        row.arch = lora.arch or target
-        row.hyperparams = {"trigger": trigger if trigger is not None else _trigger_of(lora),
-                           "key_format": lora.key_format, "modules": len(lora.modules), "rank": ranks[-1],
+        row.arch = lora.arch or base.arch
+        row.hyperparams = {"trigger": words, "trigger_source": source, "key_format": lora.key_format,
+                           "modules": len(lora.modules), "rank": ranks[-1],
                            "ss_network_module": lora.metadata.get("ss_network_module", "")}
         row.status = "ready"
         if existing is None:
             s.add(row)
         s.flush()
         return StyleInfo(row.id, name, row.file_path, row.sha256, row.arch, lora.key_format, len(lora.modules),
-                         ranks[-1], row.hyperparams["trigger"], against, list(lora.warnings))
+                         ranks[-1], words, against, list(lora.warnings), source, proposal)
 
 
 def list_styles(ws: Workspace) -> list[dict]:
@@ -123,8 +131,9 @@ def character_lora(s: Session, character: Character, lora_id: int | None = None)
     return row
 
 
-def load_registered(ws: Workspace, row: Lora) -> LoraFile:
-    """Read a registered LoRA's file, refusing one that is gone or changed since registration."""
+def load_registered(ws: Workspace, row: Lora, base: BaseModules) -> LoraFile:
+    """Read a registered LoRA's file and check it against `base`, refusing one that is gone, changed
+    since registration, or made for another base model."""
     path = ws.abs(row.file_path)
     if not path.is_file():
         raise PreconditionFailed(f"the file of LoRA {row.name!r} is gone ({path}); put it back or re-register it "
@@ -132,17 +141,6 @@ def load_registered(ws: Workspace, row: Lora) -> LoraFile:
     if row.kind == "external" and sha256_file(path) != row.sha256:
         raise PreconditionFailed(f"{path} changed since it was registered as {row.name!r}; check it and run "
                                  f"`lorastrap style add {path} --name {row.name} --replace`")
-    return read_lora(path)
-
-
-def loadable_path(ws: Workspace, path: Path, sha256: str, lora: LoraFile) -> Path:
-    """The file as the generator loads it: the original when it already has diffusers-style kohya keys,
-    else a normalised kohya copy in the cache (diffusers/peft keys, SDXL original-layout names)."""
-    if lora.key_format == "kohya" and set(lora.source_keys) == kohya_keys(lora, native=False):
-        return path
-    from lorastrap.training.kohya_format import write_kohya_file
-
-    cached = ws.cache_dir / "clash" / f"{sha256[:16]}.safetensors"
-    if not cached.is_file():
-        write_kohya_file(kohya_tensors(lora, torch.float32, native=False), cached, kohya_metadata(lora))
-    return cached
+    lora = read_lora(path, base.blocks)
+    check_fits(lora, base, f"LoRA {row.name!r} ({path.name})")
+    return lora

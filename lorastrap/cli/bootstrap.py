@@ -23,7 +23,8 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
         return
     for st in statuses:
         click.echo(f"{st.slug}: stage {st.stage} (round {st.round}) · {st.seed_count} seed + "
-                   f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else ""))
+                   f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else "")
+                   + f" · base model {st.base_model}")
         click.echo("  views: " + ", ".join(f"{v} {n}" for v, n in st.view_coverage.items()))
         click.echo(f"  next: {st.next_step}" + (f" — not yet: {st.reason}" if not st.ready else ""))
         click.echo(f"  run:  {st.next_command}")

@@ -21,17 +21,26 @@ def style() -> None:
 @style.command("add")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Name used in `clash --styles` and in prompts.")
-@click.option("--trigger", help="Trigger words of the style (default: the file's modelspec.trigger_phrase).")
-@click.option("--character", help="Check the architecture against this character's base model.")
+@click.option("--trigger", help="Trigger words of the style (default: the file's modelspec.trigger_phrase, else "
+                                 "the tags in nearly every training caption per its ss_tag_frequency).")
+@click.option("--character", help="Check names and shapes against this character's base model "
+                                   "(default: the workspace's).")
 @click.option("--replace", is_flag=True, help="Replace a style registered under the same name.")
 @pass_app
 def style_add(app, path: Path, name: str, trigger: str | None, character: str | None, replace: bool) -> None:  # type: ignore[no-untyped-def]
-    """Validate a LoRA file (safetensors, kohya or diffusers keys, architecture) and register it."""
+    """Validate a LoRA file (names, shapes, values, architecture against the base model) and register it."""
     from lorastrap.clash.service import add_style
 
     info = add_style(app.workspace(), path, name, trigger=trigger, character=character, replace=replace)
     click.echo(f"registered style {info.name} (#{info.id}): {info.arch or 'unknown arch'}, {info.key_format} keys, "
                f"{info.modules} modules, rank {info.rank}; checked against the {info.checked_against}")
+    if info.proposal is not None:
+        click.echo(f"trigger: {info.trigger!r}, proposed from the file's training captions ({info.proposal.describe()}); "
+                   f"pass --trigger WORDS to change it or --trigger '' for none")
+    elif info.trigger:
+        click.echo(f"trigger: {info.trigger!r} (from {info.trigger_source})")
+    else:
+        click.echo("trigger: none (the file names none); pass --trigger WORDS if the style needs words in the prompt")
     for warning in info.warnings[:3]:
         click.echo(f"note: {warning}")
     click.echo(f"next: lorastrap clash CHARACTER --styles {info.name}")
@@ -147,7 +156,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
     outcome = run_clash(app.workspace(), name, _options(names, out, kw))
     if as_json:
         echo_json({"run_id": outcome.run_id, "html": str(outcome.html), "json": str(outcome.json),
-                   "ranking": outcome.ranking, "advice": outcome.advice})
+                   "ranking": outcome.ranking, "advice": outcome.advice, "notes": outcome.notes})
         return
     if outcome.weak_metric:
         click.echo("note: identity is measured with the WEAK model-free embedder; set LORASTRAP_CLIP_MODEL for CLIP")
@@ -155,6 +164,8 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
                ["rank", "style", "mean_clash", "max_safe_weight", "verified"])
     for advice in outcome.advice:
         click.echo(f"{advice['style']}: {advice['a1111']}  ({advice['reason']})")
+    for style_name, note in outcome.notes.items():
+        click.echo(f"{style_name}: {note}")
     click.echo(f"report: {outcome.html} ({outcome.cells} images; run #{outcome.run_id})")
 
 

@@ -34,6 +34,8 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--resume", is_flag=True, help="Continue the interrupted run of this dataset version.")
 @click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
               help="Start from this LoRA's weights (a new run on new data).")
+@click.option("--base-model", help="Train on this base model (folder, .safetensors, hub id, tiny[:sdxl]); "
+                                  "it becomes the character's base model. Default: the character's.")
 @click.option("--steps", "max_train_steps", type=int, help="Optimizer steps.")
 @click.option("--rank", type=int, help="LoRA rank (network dim).")
 @click.option("--alpha", type=float, help="LoRA alpha.")
@@ -49,8 +51,8 @@ def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 @json_option
 @pass_app
 def train_cmd(app, name: str, kind: str, dataset_version: str | None, config_file: Path | None,  # type: ignore[no-untyped-def]
-              resume: bool, init_from: Path | None, sets: tuple[str, ...], quiet: bool, as_json: bool,
-              **options: Any) -> None:
+              resume: bool, init_from: Path | None, base_model: str | None, sets: tuple[str, ...], quiet: bool,
+              as_json: bool, **options: Any) -> None:
     """Train the style or character LoRA of NAME on a dataset version and register it."""
     from lorastrap.train_runs import train_character_lora
 
@@ -58,7 +60,7 @@ def train_cmd(app, name: str, kind: str, dataset_version: str | None, config_fil
     overrides.update(_parse_sets(sets))
     lora = train_character_lora(app.workspace(), name, kind, dataset_version=dataset_version,
                                 overrides=overrides, config_file=config_file, resume=resume,
-                                init_from=init_from, progress=not quiet and not as_json)
+                                init_from=init_from, progress=not quiet and not as_json, base_model=base_model)
     if as_json:
         echo_json(lora.__dict__)
         return

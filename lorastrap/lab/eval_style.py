@@ -24,16 +24,13 @@ def projection_fix(style: Path, character: Path, out: Path, *, sides: str = "col
                    energy: float = 1.0) -> Path:
     """The clash report's fix: project the style off the character's subspace (clash/fix.py);
     `functools.partial(projection_fix, sides="both")` is the two-sided variant."""
-    from safetensors.torch import save_file
-
-    from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_tensors
-    from lorastrap.clash.lora_file import read_lora
+    from lorastrap.clash.fix import compat_lora, compat_metadata
+    from lorastrap.models.lora import read_lora, save_lora
 
     s, c = read_lora(style), read_lora(character)
     result = compat_lora(s, c, energy=energy, sides=sides)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(kohya_tensors(result.lora), str(out),
-              metadata=compat_metadata(s, result, style.stem, character.stem))
+    save_lora(result.lora, out, compat_metadata(s, result, style.stem, character.stem))
     return out
 
 

@@ -41,6 +41,11 @@ def safetensors_keys(path: Path) -> list[str]:
     return [k for k in _header(Path(path)) if k != "__metadata__"]
 
 
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, from the header alone."""
+    return {k: tuple(int(d) for d in v["shape"]) for k, v in _header(Path(path)).items() if k != "__metadata__"}
+
+
 def safetensors_metadata(path: Path) -> dict[str, str]:
     return dict(_header(Path(path)).get("__metadata__") or {})
 
