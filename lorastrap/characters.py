@@ -17,8 +17,8 @@ from lorastrap.errors import Conflict, NotFound, UserError
 from lorastrap.image_store import store_image
 from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
 from lorastrap.kohya_dataset import export_kohya
-from lorastrap.naming import make_trigger, slugify, validate_trigger
-from lorastrap.tags import identity_tags, set_tags
+from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
+from lorastrap.tags import check_trigger_not_a_tag, identity_tags, set_tags
 from lorastrap.workspace import Workspace
 from registry.atomic import atomic_write_bytes
 from registry.journal import FileJournal
@@ -57,6 +57,7 @@ def add_character(
     view, and candidates are prompted with the seed's style.
     """
     slug = slugify(name)
+    name = validate_display_name(name)
     tag_list = parse_tags(tags)
     if not tag_list:
         raise UserError("no tags given; pass --tags \"1girl, solo, fox ears, ...\" (the identity tags)")
@@ -88,9 +89,10 @@ def add_character(
             trigger = validate_trigger(trigger)
             if trigger in taken:
                 raise Conflict(f"trigger {trigger!r} is used by another character; choose another --trigger")
+            check_trigger_not_a_tag(trigger, [*tag_list, *shown])
         else:
-            trigger = make_trigger(slug, taken)
-        character = Character(slug=slug, display_name=name.strip(), trigger=trigger,
+            trigger = make_trigger(slug, taken | {t.replace(" ", "_") for t in [*tag_list, *shown]})
+        character = Character(slug=slug, display_name=name, trigger=trigger,
                               base_model=ws.config.workspace.base_model, stage="seeded", round=0)
         s.add(character)
         s.flush()

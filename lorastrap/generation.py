@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 import lorastrap
 from lorastrap.errors import UserError
@@ -20,6 +19,7 @@ from lorastrap.models.base import BaseModelRef, as_ref, load_pipeline
 from lorastrap.models.device import inference_dtype, oom_as_user_error, pick_device
 from lorastrap.models.hashing import addnet_hash, sha256_file
 from lorastrap.pngmeta import format_a1111_parameters, write_png
+from lorastrap.progress import progress_bar
 
 # name → (diffusers scheduler class, A1111 sampler label)
 SAMPLERS = {
@@ -123,7 +123,7 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
     for i, r in enumerate(requests):
         groups.setdefault((r.steps, r.cfg, r.width or native, r.height or native), []).append(i)
     results: list[GeneratedImage | None] = [None] * len(requests)
-    bar = tqdm(total=len(requests), desc="generating", unit="img", disable=not progress)
+    bar = progress_bar(len(requests), "generating", "img", enabled=progress)
     for (steps, cfg, width, height), indices in groups.items():
         for start in range(0, len(indices), max_batch):
             chunk = [requests[i] for i in indices[start:start + max_batch]]

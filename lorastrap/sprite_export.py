@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from tqdm import tqdm
 
 from game_export import ENGINES, ExportRequest, ExportResult, FrameSpec, export_sprites
 from game_export.frames import frames_from_folder, frames_from_globs, parse_animation_option
@@ -22,6 +21,7 @@ from lorastrap.characters import get_character
 from lorastrap.datasets import latest_version
 from lorastrap.errors import UserError
 from lorastrap.image_store import find_image
+from lorastrap.progress import progress_bar
 from lorastrap.workspace import Workspace
 from registry.blobs import sha256_bytes
 from registry.models import DatasetVersion, Export, Lora
@@ -137,7 +137,7 @@ def _origins(s, frames: Sequence[FrameSpec]) -> tuple[list[dict[str, Any]], Lora
 
 
 def _request(opts: SpriteOptions, frames: list[FrameSpec], character: str, out: Path) -> ExportRequest:
-    bar = tqdm(total=len(frames), desc="export", unit="frame", disable=not opts.progress)
+    bar = progress_bar(len(frames), "export", "frame", enabled=opts.progress)
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)

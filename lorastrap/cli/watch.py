@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, json_option, pass_app
 
 
@@ -32,8 +33,8 @@ def watch_cmd(app, once: bool, no_worker: bool, no_progress: bool, as_json: bool
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Exit when no queued job is left.")
 @click.option("--kind", "kinds", multiple=True, help="Only take jobs of this kind (repeatable).")
-@click.option("--name", help="Worker name shown in `jobs list` (default host:pid).")
-@click.option("--max-jobs", type=int, help="Exit after this many jobs.")
+@click.option("--name", type=params.NAME, help="Worker name shown in `jobs list` (default host:pid).")
+@click.option("--max-jobs", type=params.ints(1, 1_000_000), help="Exit after this many jobs.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (for logs).")
 @json_option
 @pass_app

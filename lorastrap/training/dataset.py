@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
 from lorastrap.errors import UserError
 from lorastrap.models.hashing import sha256_file
+from lorastrap.progress import progress_bar
 from lorastrap.training.buckets import fit_to_bucket, make_buckets, nearest_bucket
 from lorastrap.training.cache import TensorCache, latent_key, text_key
 from lorastrap.training.captions import caption_variants
@@ -105,7 +105,7 @@ def _encode_latents(items: Sequence[TrainItem], shas: list[str], buckets: list[t
                 fitted = ImageOps.mirror(fitted)
             todo.setdefault(buckets[i], []).append((i, f, image_to_tensor(fitted), key))
     total = sum(len(v) for v in todo.values())
-    with tqdm(total=total, desc="caching latents", unit="img", disable=not progress or not total) as bar:
+    with progress_bar(total, "caching latents", "img", enabled=progress and bool(total)) as bar:
         for group in todo.values():
             for start in range(0, len(group), _ENCODE_BATCH):
                 chunk = group[start:start + _ENCODE_BATCH]

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from lorastrap.errors import UserError
 from lorastrap.generation import GenContext, native_size, set_sampler
 from lorastrap.models.base import BaseModelRef, as_ref
 from lorastrap.models.device import oom_as_user_error
 from lorastrap.models.hashing import sha256_file
+from lorastrap.progress import progress_bar
 from lorastrap.training.buckets import bucket_step_for
 from lorastrap.training.checkpoint import CHECKPOINT_NAME, Progress, load_checkpoint, save_checkpoint
 from lorastrap.training.config import TrainConfig
@@ -191,8 +191,7 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
     for module in trained:
         module.train()
     mid_step = False
-    bar = tqdm(total=cfg.max_train_steps, initial=state.step, desc=title, unit="step",
-               disable=not (progress and main), dynamic_ncols=True)
+    bar = progress_bar(cfg.max_train_steps, title, "step", initial=state.step, enabled=progress and main)
 
     def flush_losses() -> None:
         if pending:
