@@ -43,6 +43,7 @@ class AddResult:
     dataset_dir: Path
     next_command: str
     crops: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what decoding the seed images changed
 
 
 def add_character(
@@ -139,7 +140,7 @@ def add_character(
         return AddResult(
             slug=slug, trigger=trigger, seed_images=seed_names, crops=crop_names,
             dataset_version=version.number, dataset_items=version.item_count, dataset_dir=out,
-            next_command=f"lorastrap bootstrap {slug}",
+            next_command=f"lorastrap bootstrap {slug}", notes=[n for l in loaded for n in l.notes],
         )
 
 

@@ -22,7 +22,7 @@ from lorastrap.datasets import latest_version
 from lorastrap.errors import UserError
 from lorastrap.image_store import find_image
 from lorastrap.progress import progress_bar
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 from registry.blobs import sha256_bytes
 from registry.models import DatasetVersion, Export, Lora
 
@@ -108,15 +108,35 @@ def _resolve_source(ws: Workspace, slug: str, source: str | None) -> Path:
                     f"{ws.character_dir(slug)}); e.g. --from candidates/r2")
 
 
+def contact_sheets(ws: Workspace, slug: str) -> set[Path]:
+    """The rounds' contact sheets (candidates/rN/contact-sheet.png): overviews, never frames."""
+    return {p.resolve() for p in ws.candidates_dir(slug).glob(f"r*/{CONTACT_SHEET_NAME}")}
+
+
+def check_out_dir(ws: Workspace, out: Path) -> None:
+    """The export folder is replaced as a whole: never the workspace, its state or a character's
+    working folders (seed, curated, candidates ...); inside a character, only under exports/."""
+    root = ws.root.resolve()
+    if out == root or root.is_relative_to(out):
+        raise UserError(f"--out {out} holds the workspace; export into a folder of its own")
+    if out.is_relative_to(root):
+        parts = out.relative_to(root).parts
+        if parts[0] == ws.state_dir.name or (parts[0] == ws.characters_dir.name
+                                             and (len(parts) < 4 or parts[2] != "exports")):
+            raise UserError(f"--out {out} is one of the workspace's own folders; use a folder under "
+                            "characters/<name>/exports/ or outside the workspace")
+
+
 def select_frames(ws: Workspace, slug: str, opts: SpriteOptions) -> list[FrameSpec]:
     folder = _resolve_source(ws, slug, opts.source)
+    sheets = contact_sheets(ws, slug)
     if opts.animations:
         pairs = [parse_animation_option(a) for a in opts.animations]
-        return frames_from_globs(pairs, base=folder if opts.source else None)
+        return frames_from_globs(pairs, base=folder if opts.source else None, exclude=sheets)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise UserError(f"no images in {folder}; curate some first (`lorastrap curate {slug} --keep …`) "
                         "or pass --from DIR / --animation NAME=GLOB")
-    return frames_from_folder(folder, opts.animation)
+    return frames_from_folder(folder, opts.animation, exclude=sheets)
 
 
 def _origins(s, frames: Sequence[FrameSpec]) -> tuple[list[dict[str, Any]], Lora | None]:
@@ -161,6 +181,7 @@ def export_character_sprites(ws: Workspace, name: str, opts: SpriteOptions) -> S
             slug, character_id = character.slug, character.id
         frames = select_frames(ws, slug, opts)
         out = (opts.out or ws.exports_dir(slug) / "sprites").expanduser().resolve()
+        check_out_dir(ws, out)
         request = _request(opts, frames, slug, out)
         result = export_sprites(request)
         with reg.session() as s:  # one transaction: the export row

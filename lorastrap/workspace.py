@@ -19,6 +19,8 @@ from registry.errors import RegistryError
 CONFIG_NAME = "lorastrap.toml"
 STATE_DIR = ".lorastrap"
 ENV_VAR = "LORASTRAP_WORKSPACE"
+# The overview `bootstrap` writes beside a round's candidates (candidates/rN/): never a candidate.
+CONTACT_SHEET_NAME = "contact-sheet.png"
 
 
 @dataclass

@@ -53,13 +53,15 @@ def train_cmd(app, name: str, kind: str, dataset_version: str | None, config_fil
               resume: bool, init_from: Path | None, sets: tuple[str, ...], quiet: bool, as_json: bool,
               **options: Any) -> None:
     """Train the style or character LoRA of NAME on a dataset version and register it."""
+    from lorastrap.progress import suppressed
     from lorastrap.train_runs import train_character_lora
 
     overrides = {k: v for k, v in options.items() if v is not None}
     overrides.update(_parse_sets(sets))
-    lora = train_character_lora(app.workspace(), name, kind, dataset_version=dataset_version,
-                                overrides=overrides, config_file=config_file, resume=resume,
-                                init_from=init_from, progress=not quiet and not as_json)
+    with suppressed(quiet or as_json):
+        lora = train_character_lora(app.workspace(), name, kind, dataset_version=dataset_version,
+                                    overrides=overrides, config_file=config_file, resume=resume,
+                                    init_from=init_from, progress=not quiet and not as_json)
     if as_json:
         echo_json(lora.__dict__)
         return
