@@ -33,9 +33,9 @@ from lorastrap.training.runtime import RunLog, StopSignals, make_accelerator, we
 from lorastrap.training.samples import on_device, render_samples
 from lorastrap.training.schedule import BatchSchedule
 from lorastrap.training.setup import ADAPTER, Models, setup_models
-from lorastrap.training.steps import StepRunner, make_optimizer
+from lorastrap.training.steps import NonFiniteTraining, StepRunner, make_optimizer
 
-__all__ = ["TrainItem", "TrainResult", "TrainingInterrupted", "train_lora"]
+__all__ = ["TrainItem", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "train_lora"]
 _LOG_EVERY = 10
 # Fields that change what is written, not what is learned: they may differ on resume.
 _NOT_FINGERPRINTED = {"save_every_steps", "sample_every_steps", "sample_steps", "sample_cfg",
@@ -45,6 +45,10 @@ _SAVE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.flo
 
 class TrainingInterrupted(UserError):
     """Ctrl-C / SIGTERM: the message says where the checkpoint is and how to resume."""
+
+
+class TrainingDiverged(UserError):
+    """The loss or the gradients became NaN/inf: the run stopped, nothing was written."""
 
 
 @dataclass
@@ -226,6 +230,15 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                     on_step(state.step, state.loss_history[-1])
                 if stop.requested:
                     raise KeyboardInterrupt
+    except NonFiniteTraining as exc:
+        bar.close()
+        flush_losses()
+        kept = f"the last checkpoint ({ckpt_path}) is kept" if ckpt_path.is_file() else "no checkpoint was saved yet"
+        log.write(f"stopped: {exc}")
+        raise TrainingDiverged(
+            f"training stopped at step {exc.step}/{cfg.max_train_steps}: {exc.reason}; no LoRA was written or "
+            f"registered and {kept}. Lower the learning rate (now {cfg.learning_rate:g}), check the LoRA "
+            "it starts from (--init-from), or train without fp16") from None
     except KeyboardInterrupt:
         bar.close()
         flush_losses()
