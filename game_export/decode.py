@@ -52,6 +52,20 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(scaled, "L")
 
 
+_PROBE = bytes([0, 0, 0, 255, 255, 255, 200, 40, 40, 40, 200, 60, 40, 60, 200, 128, 128, 128,
+                240, 230, 40, 30, 200, 220])
+
+
+def _acts_as_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    """Whether a profile maps colours onto sRGB unchanged (sRGB under any name, D50 variants)."""
+    probe = Image.frombytes("RGB", (len(_PROBE) // 3, 1), _PROBE)
+    try:
+        mapped = ImageCms.profileToProfile(probe, profile, _SRGB, outputMode="RGB")
+    except (OSError, ImageCms.PyCMSError):
+        return False
+    return max(abs(a - b) for a, b in zip(mapped.tobytes(), _PROBE)) <= 1
+
+
 def _icc_to_srgb(image: Image.Image, notes: list[str]) -> tuple[Image.Image, bool]:
     profile = image.info.get("icc_profile")
     if not profile:
@@ -62,8 +76,8 @@ def _icc_to_srgb(image: Image.Image, notes: list[str]) -> tuple[Image.Image, boo
     except (OSError, ImageCms.PyCMSError):
         notes.append("its ICC colour profile could not be read and was ignored")
         return image, False
-    if "srgb" in description.lower().replace(" ", "") and image.mode not in ("CMYK",):
-        return image, False  # already sRGB: leave the bytes alone
+    if image.mode in ("RGB", "RGBA") and _acts_as_srgb(source):
+        return image, False  # sRGB (under whatever name): leave the bytes alone
     alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
     base = image.convert("RGB") if image.mode in ("RGBA", "P", "PA") else image
     if base.mode not in ("RGB", "CMYK", "L"):

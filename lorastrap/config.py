@@ -116,7 +116,7 @@ database_url = ""
 # Base model: a diffusers folder, a hub id, a single-file .safetensors checkpoint,
 # "tiny" / "tiny:sdxl" (random-initialised SD-architecture models, for tests) or
 # "lab" (the small model pretrained on the procedural character world, shipped with lorastrap).
-base_model = "{base_model}"
+base_model = {base_model}
 
 [images]
 min_side = 64

@@ -196,7 +196,11 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
         raise UserError(f"no folder for character {slug!r}; see `lorastrap character list`")
     copies = _planned_copies(ws, slug, [_resolve_candidate(ws, slug, p) for p in keep])
     moves = [(src, src.parent / ".rejected" / src.name) for src in map(lambda p: _resolve_candidate(ws, slug, p), reject)]
+    candidates = ws.candidates_dir(slug).resolve()
     for src, aside in moves:
+        if not src.resolve().is_relative_to(candidates):
+            raise UserError(f"--reject {src}: only candidates (in {candidates}) are set aside; "
+                            "delete other files yourself")
         if aside.exists():
             raise UserError(f"{aside} exists already; remove it, then reject {src.name} again")
     moved: list[tuple[Path, Path]] = []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -43,14 +46,23 @@ def backup_registry(ws: Workspace, dest: Path, *, overwrite: bool = False) -> di
         raise UserError(f"{dest} exists; choose another file or pass --overwrite")
     if dest.resolve() == path.resolve():
         raise UserError(f"{dest} is the registry itself; choose another file")
-    with atomic_path(dest) as tmp:
-        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        copy = sqlite3.connect(tmp)
-        try:
-            source.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-            integrity = [row[0] for row in copy.execute("PRAGMA integrity_check(5)")]
-        finally:
-            copy.close()
-            source.close()
+    needed = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dest))  # check before writing
+    try:
+        with atomic_path(dest) as tmp:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            copy = sqlite3.connect(tmp)
+            try:
+                source.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                integrity = [row[0] for row in copy.execute("PRAGMA integrity_check(5)")]
+            finally:
+                copy.close()
+                source.close()
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot write the backup {dest} ({exc}); check the space and permissions there "
+                        "(nothing was left behind)") from None
     return {"path": dest, "bytes": dest.stat().st_size, "integrity": integrity}

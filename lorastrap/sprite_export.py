@@ -113,20 +113,6 @@ def contact_sheets(ws: Workspace, slug: str) -> set[Path]:
     return {p.resolve() for p in ws.candidates_dir(slug).glob(f"r*/{CONTACT_SHEET_NAME}")}
 
 
-def check_out_dir(ws: Workspace, out: Path) -> None:
-    """The export folder is replaced as a whole: never the workspace, its state or a character's
-    working folders (seed, curated, candidates ...); inside a character, only under exports/."""
-    root = ws.root.resolve()
-    if out == root or root.is_relative_to(out):
-        raise UserError(f"--out {out} holds the workspace; export into a folder of its own")
-    if out.is_relative_to(root):
-        parts = out.relative_to(root).parts
-        if parts[0] == ws.state_dir.name or (parts[0] == ws.characters_dir.name
-                                             and (len(parts) < 4 or parts[2] != "exports")):
-            raise UserError(f"--out {out} is one of the workspace's own folders; use a folder under "
-                            "characters/<name>/exports/ or outside the workspace")
-
-
 def select_frames(ws: Workspace, slug: str, opts: SpriteOptions) -> list[FrameSpec]:
     folder = _resolve_source(ws, slug, opts.source)
     sheets = contact_sheets(ws, slug)
@@ -180,8 +166,7 @@ def export_character_sprites(ws: Workspace, name: str, opts: SpriteOptions) -> S
             character = get_character(s, name)
             slug, character_id = character.slug, character.id
         frames = select_frames(ws, slug, opts)
-        out = (opts.out or ws.exports_dir(slug) / "sprites").expanduser().resolve()
-        check_out_dir(ws, out)
+        out = ws.check_output_folder(opts.out or ws.exports_dir(slug) / "sprites")
         request = _request(opts, frames, slug, out)
         result = export_sprites(request)
         with reg.session() as s:  # one transaction: the export row

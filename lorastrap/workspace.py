@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,28 @@ class Workspace:
     def exports_dir(self, slug: str) -> Path:
         return self.character_dir(slug) / "exports"
 
+    def check_output_folder(self, out: Path, option: str = "--out", marker: str | None = None) -> Path:
+        """`out` resolved, if it may be replaced as a whole by an export; else a UserError.
+
+        Never the workspace (or a folder holding it), its state, or a character's working
+        folders — inside a character only under exports/ or datasets/. With `marker`, an existing
+        non-empty folder must hold that file (a previous export of the same kind).
+        """
+        out = Path(out).expanduser().resolve()
+        root = self.root.resolve()
+        if out == root or root.is_relative_to(out):
+            raise UserError(f"{option} {out} holds the workspace; export into a folder of its own")
+        if out.is_relative_to(root):
+            parts = out.relative_to(root).parts
+            if parts[0] == self.state_dir.name or (parts[0] == self.characters_dir.name and (
+                    len(parts) < 4 or parts[2] not in ("exports", "datasets"))):
+                raise UserError(f"{option} {out} is one of the workspace's own folders; use a folder under "
+                                "characters/<name>/exports/ or outside the workspace")
+        if marker and out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+            raise UserError(f"{option} {out} already holds other files and no {marker}; it would be "
+                            f"replaced as a whole: export into a folder of its own, e.g. {out / 'export'}")
+        return out
+
     def rel(self, path: Path) -> str:
         """Path relative to the workspace root when inside it (how the registry stores paths)."""
         path = Path(path).resolve()
@@ -128,8 +151,13 @@ class Workspace:
                 path.parent.mkdir(parents=True, exist_ok=True)
         elif path is not None:
             check_registry_file(path, self.root)
+        url = self.database_url
+        if path is not None and path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            # A registry on a read-only medium: SQLite cannot make the WAL index beside it, so it
+            # opens only as immutable. Reading works; a write says "read-only" (CLI boundary).
+            url = f"sqlite:///file:{path.resolve().as_posix()}?immutable=1&uri=true"
         try:
-            return open_registry(self.database_url, migrate=migrate)
+            return open_registry(url, migrate=migrate)
         except (UserError, RegistryError, DBAPIError):
             raise  # DBAPIError: the CLI boundary says what the database said (damaged, locked ...)
         except Exception as exc:  # a wrong URL or unreachable server is a user problem
@@ -183,7 +211,8 @@ def init_workspace(directory: Path, base_model: str = DEFAULT_BASE_MODEL) -> tup
     created = not config_path.exists()
     root.mkdir(parents=True, exist_ok=True)
     if created:
-        atomic_write_text(config_path, DEFAULT_TOML.format(base_model=base_model))
+        # a JSON string is a valid TOML basic string: quotes and line breaks stay inside it
+        atomic_write_text(config_path, DEFAULT_TOML.format(base_model=json.dumps(base_model, ensure_ascii=False)))
     ws = load_workspace(root)
     for d in (ws.state_dir, ws.characters_dir, ws.inbox_dir):
         d.mkdir(parents=True, exist_ok=True)

@@ -198,16 +198,27 @@ def _swap_in(stage: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def replaced_dir(final_dir: str | os.PathLike[str],
-                 keep: Callable[[str], bool] | None = None) -> Iterator[Path]:
+def replaced_dir(final_dir: str | os.PathLike[str], keep: Callable[[str], bool] | None = None,
+                 marker: str | None = None) -> Iterator[Path]:
     """Build a folder in a stage beside `final_dir`, then swap it in for `final_dir` as a whole.
 
     `keep(relative_path)` names the files of the old folder that are carried into the new one
     (hard links: no copy of the data) — those that are not this writer's, when the folder is
     shared with other tools. Without it the new folder replaces the old one entirely. On an
     error (or a kill) before the swap, the old folder is untouched.
+
+    Refused (OSError, nothing touched): a file system root or mount point, the current folder or
+    one holding it, and — with `marker` — an existing non-empty folder without that file (a
+    folder this writer did not make: `--out ~/Documents` must not wipe Documents).
     """
-    final = Path(final_dir)
+    final = Path(final_dir).resolve()
+    if final.parent == final or os.path.ismount(final):
+        raise OSError(errno.EBUSY, "a file system root or mount point cannot be replaced", str(final))
+    if Path.cwd().resolve().is_relative_to(final):
+        raise OSError(errno.EBUSY, "the current folder (or one holding it) cannot be replaced", str(final))
+    if marker and final.is_dir() and any(final.iterdir()) and not (final / marker).exists():
+        raise OSError(errno.ENOTEMPTY, f"holds other files and no {marker}, so it is not ours to replace; "
+                      "choose a new or empty folder", str(final))
     final.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(final)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".stage", dir=final.parent))

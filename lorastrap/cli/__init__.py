@@ -101,5 +101,6 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int, debug: bool) -> None:
     if debug:
         traceback.print_exc()
-    click.echo(message, err=True)
+    # One line, whatever the user typed into the values the message quotes.
+    click.echo(message.replace("\r", "\\r").replace("\n", "\\n"), err=True)
     sys.exit(code)

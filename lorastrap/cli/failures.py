@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 INTERNAL_EXIT = 1
 USER_EXIT = 2
+_FULL_BELOW = 1 << 20  # bytes free under which a write error is taken for a full disk
 
 _OS_ADVICE = {
     errno.ENOSPC: "no space left on the device; free some space (or write elsewhere) and run it again",
@@ -66,9 +70,19 @@ def explain_os_error(exc: OSError) -> str:
     return f"{where}: {advice}" if where else advice
 
 
+def _nearly_full(where: str) -> bool:
+    """SQLite reports a full disk as a "disk I/O error" when it cannot grow its WAL index."""
+    try:
+        return shutil.disk_usage(Path(where).parent).free < _FULL_BELOW
+    except (OSError, ValueError):
+        return False
+
+
 def explain_db_error(exc: BaseException, where: str) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     low = text.lower()
+    if "disk i/o error" in low and _nearly_full(where):
+        low = "database or disk is full"
     for needles, advice in _DB_ADVICE:
         if any(n in low for n in needles):
             return f"{advice.format(where=where)} ({_first_line(text)})"
@@ -82,7 +96,8 @@ def explain(exc: BaseException, registry_location: str | None = None) -> tuple[s
         import sqlalchemy.exc as sa_exc
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         sa_exc = None  # type: ignore[assignment]
-    if sa_exc is not None and isinstance(exc, (sa_exc.DBAPIError, sa_exc.OperationalError)):
+    if sa_exc is not None and isinstance(exc, (sa_exc.DBAPIError, sa_exc.OperationalError)) \
+            or isinstance(exc, sqlite3.Error):
         return explain_db_error(exc, where), USER_EXIT
     if isinstance(exc, MemoryError):
         return ("out of memory; use smaller sizes, fewer images or a smaller batch "

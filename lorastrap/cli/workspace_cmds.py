@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.config import DEFAULT_BASE_MODEL
 
 
 @click.command("init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-@click.option("--base-model", default=DEFAULT_BASE_MODEL, show_default=True,
+@click.option("--base-model", type=params.TEXT, default=DEFAULT_BASE_MODEL, show_default=True,
               help="Default base model of the workspace (folder, hub id, .safetensors, tiny, tiny:sdxl, lab).")
 def init_cmd(directory: str, base_model: str) -> None:
     """Create a workspace (lorastrap.toml + registry) in DIRECTORY."""

@@ -109,12 +109,12 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
     accelerator = make_accelerator(cfg.mixed_precision)
     main = accelerator.is_main_process
     device = accelerator.device
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(work_dir / "train.log", enabled=main)
+    if init_from is not None and not Path(init_from).is_file():
+        raise UserError(f"--init-from {init_from}: no such LoRA file; give a .safetensors LoRA")
     init_sha = sha256_file(Path(init_from)) if init_from else None
-    log.write(f"start: base={ref.path_or_id} ({ref.arch}, {ref.short_hash}) images={len(items)} "
-              f"init_from={init_from} resume={resume}")
 
+    # Everything that can refuse the inputs (base model, init LoRA, images) runs before the run
+    # folder is made: a refused run leaves nothing behind.
     wdtype = weight_dtype_for(cfg.mixed_precision)
     models = setup_models(ref, cfg, init_from, device, wdtype)
     resolution = cfg.resolution or native_size(models.pipe)
@@ -123,6 +123,10 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                                                     int(models.pipe.vae_scale_factor)),
                         vae=models.vae, text=models.text, model_hash=ref.sha256, cache_dir=cache_dir,
                         device=device, progress=progress and main)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(work_dir / "train.log", enabled=main)
+    log.write(f"start: base={ref.path_or_id} ({ref.arch}, {ref.short_hash}) images={len(items)} "
+              f"init_from={init_from} resume={resume}")
     log.write(f"cache: {data.cache_stats}")
     # Frozen parts that are fully cached leave the accelerator: memory for bigger batches.
     models.vae.to("cpu")
