@@ -204,8 +204,8 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
         if aside.exists():
             raise UserError(f"{aside} exists already; remove it, then reject {src.name} again")
     moved: list[tuple[Path, Path]] = []
-    try:
-        with FileJournal() as journal:
+    with FileJournal() as journal:  # on an error it removes the copies and new folders ...
+        try:
             journal.mkdir(curated)
             for src, target in copies:
                 with atomic_path(journal.will_create(target)) as tmp:
@@ -215,11 +215,11 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
                 shutil.move(str(src), aside)
                 moved.append((src, aside))
             return sync_curated(ws, slug)
-    except BaseException:
-        for src, aside in reversed(moved):  # the journal removed the copies; put rejects back
-            if aside.exists() and not src.exists():
-                shutil.move(str(aside), src)
-        raise
+        except BaseException:
+            for src, aside in reversed(moved):  # ... after the rejects are back in place
+                if aside.exists() and not src.exists():
+                    shutil.move(str(aside), src)
+            raise
 
 
 def _planned_copies(ws: Workspace, slug: str, sources: Sequence[Path]) -> list[tuple[Path, Path]]:
