@@ -177,3 +177,23 @@ def test_recover_dir_puts_the_old_folder_back_and_removes_dead_stages(tmp_path: 
     recover_dir(final)
     assert (final / "a.txt").read_text() == "old"
     assert not old.exists() and not stage.exists() and live.exists()
+
+
+def test_a_decompression_bomb_among_the_frames_is_a_one_line_error(exported, workspace, cli_run, tmp_path,  # type: ignore[no-untyped-def]
+                                                                   snapshot) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "a.png").write_bytes((workspace.candidates_dir(SLUG, 1) / "gen_0.png").read_bytes())
+    (frames / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+                                   + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    before = snapshot(workspace.root)
+    r = cli_run("export", "sprites", SLUG, "--from", str(frames), "--no-progress")
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+    assert "b.png" in r.err and ("pixel limit" in r.err or "decompression bomb" in r.err)
+    assert snapshot(workspace.root) == before
