@@ -25,9 +25,10 @@ from game_export.layout import lay_out, planned_cell
 from game_export.packing import Packing, pack_grid, pack_tight
 from game_export.request import ExportRequest, ExportResult
 from game_export.sheet import Animation, Page, Sheet, SheetFrame
-from game_export.writers.godot import godot_spriteframes
-from game_export.writers.texturepacker import json_name, texturepacker_json
-from game_export.writers.unity import unity_meta
+from game_export.writers.aseprite import aseprite_json, aseprite_name
+from game_export.writers.godot import godot_spriteframes, res_join
+from game_export.writers.texturepacker import json_name, split_animations, texturepacker_json
+from game_export.writers.unity import unity_metas
 from registry.atomic import replaced_dir
 
 PREVIEW_COLUMNS = 8
@@ -115,7 +116,11 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 
 def _engine_files(request: ExportRequest, sheet: Sheet, pngs: list[bytes]) -> dict[str, bytes]:
-    """Relative path → content, for every engine asked for."""
+    """Relative path → content, for every engine asked for.
+
+    With several engines each gets a sub-folder named after it, and `--godot-res` names the
+    res:// folder of `--out` itself, so the Godot textures are looked up in `<res>/<engine>/`.
+    """
     nested = len(request.engines) > 1
     slug = safe_name(request.character)
     files: dict[str, bytes] = {}
@@ -124,14 +129,18 @@ def _engine_files(request: ExportRequest, sheet: Sheet, pngs: list[bytes]) -> di
         for page, data in zip(sheet.pages, pngs):
             files[folder + page.file] = data
         if engine in ("godot4", "godot3"):
-            text = godot_spriteframes(sheet, request.godot_res, 4 if engine == "godot4" else 3)
+            res = res_join(request.godot_res, engine) if request.godot_res and nested else request.godot_res
+            text = godot_spriteframes(sheet, res, 4 if engine == "godot4" else 3)
             files[f"{folder}{slug}.tres"] = text.encode()
         elif engine == "unity":
-            for i, page in enumerate(sheet.pages):
-                files[f"{folder}{page.file}.meta"] = unity_meta(sheet, i, request.pixels_per_unit).encode()
+            # Reads the .meta files already in the final folder, to keep their GUID and ids.
+            target = Path(request.out_dir) / folder
+            for name, text in unity_metas(sheet, target, request.pixels_per_unit).items():
+                files[folder + name] = text.encode()
         elif engine == "json":
             for i, page in enumerate(sheet.pages):
                 files[folder + json_name(page.file)] = texturepacker_json(sheet, i).encode()
+                files[folder + aseprite_name(page.file)] = aseprite_json(sheet, i).encode()
     return files
 
 
@@ -199,6 +208,9 @@ def export_sprites(request: ExportRequest) -> ExportResult:
     warnings += more
     check_size(request, cutouts)
     sheet, page_images, packing = _build_sheet(request, cutouts)
+    if "json" in request.engines:
+        warnings += [f"animation {name} spans several pages: each page's JSON holds only its part "
+                     "(raise --max-texture-size to keep it on one)" for name in split_animations(sheet)]
     efficiency = packing.efficiency([(f.w, f.h) for f in sheet.frames])
 
     files = _engine_files(request, sheet, [_png_bytes(p) for p in page_images])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from game_export.frames import PROVENANCE_CHUNK
+from game_export.frames import PROVENANCE_CHUNK, FrameSpec
 from registry.atomic import atomic_path
 
 _SUPERSAMPLE = 4
@@ -75,3 +75,15 @@ def save_frame(image: Image.Image, path: Path, view: str | None = None) -> Path:
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", pnginfo=info)
     return path
+
+
+def animation_frames(folder: Path, counts: dict[str, int], size: tuple[int, int] = (96, 128),
+                     x: int = 20, y: int = 10, height: int = 100) -> list[FrameSpec]:
+    """Saved frames `<anim>_<i>.png` for each animation; the figure moves 3 px right and gets
+    4 px shorter per frame, so no two frames of an animation are alike."""
+    specs = []
+    for anim, count in counts.items():
+        for i in range(count):
+            image, _ = draw_frame(size, Figure(x=x + 3 * i, y=y, height=height - 4 * i))
+            specs.append(FrameSpec(save_frame(image, folder / f"{anim}_{i}.png"), anim))
+    return specs

@@ -88,8 +88,9 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, 
 
 
 def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
-                   progress: bool = True) -> StepResult:
-    """Run the next step; refuses with the reason when its precondition is not met."""
+                   progress: bool = True, on_step: Callable[[int, float], None] | None = None) -> StepResult:
+    """Run the next step; refuses with the reason when its precondition is not met.
+    `on_step(step, loss)` is called after every training step (a job's progress)."""
     with ws.open_registry() as reg, reg.session() as s:
         c = get_character(s, name)
         slug, stage, round_no = c.slug, c.stage, c.round
@@ -100,14 +101,15 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
         result.step = "generate"
         generate_round(ws, slug, round_no, result, progress)
     else:
-        _train_next(ws, slug, round_no, stage, auto_curate, progress, result)
+        _train_next(ws, slug, round_no, stage, auto_curate, progress, result, on_step)
     with ws.open_registry() as reg, reg.session() as s:
         result.next_command = compute_status(ws, s, get_character(s, slug)).next_command
     return result
 
 
 def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate: int | None,
-                progress: bool, result: StepResult) -> None:
+                progress: bool, result: StepResult,
+                on_step: Callable[[int, float], None] | None = None) -> None:
     if auto_curate and stage == "candidates":
         from lorastrap.curation_assist import auto_curate as keep_best
 
@@ -122,7 +124,7 @@ def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate
         status = compute_status(ws, s, get_character(s, slug))
     if not status.ready:
         raise PreconditionFailed(f"cannot {status.next_step} yet: {status.reason}")
-    train_version(ws, slug, None, progress=progress, result=result)
+    train_version(ws, slug, None, progress=progress, on_step=on_step, result=result)
 
 
 def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, progress: bool = True,

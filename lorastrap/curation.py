@@ -184,13 +184,16 @@ def sync_curated(ws: Workspace, slug: str, kind: str | None = None) -> SyncResul
         return result
 
 
-def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence[Path] = ()) -> SyncResult:
+def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence[Path] = (), *,
+           sync: bool = True) -> SyncResult | None:
     """`lorastrap curate --keep/--reject`: copy kept candidates into curated/, set rejects aside.
 
     Everything is checked before anything is written: each kept file must decode within the
     image limits, and a file of the same name already in curated/ must be the same image. If
     registering the new dataset version fails, the copies and moves are undone.
-    """
+
+    With `sync=False` (the web UI's one click per image) nothing is snapshotted: the next
+    `bootstrap` step, or the watcher once the folder settles, makes the dataset version."""
     curated = ws.curated_dir(slug)
     if not ws.character_dir(slug).is_dir():
         raise UserError(f"no folder for character {slug!r}; see `lorastrap character list`")
@@ -214,7 +217,7 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
                 journal.mkdir(aside.parent)
                 shutil.move(str(src), aside)
                 moved.append((src, aside))
-            return sync_curated(ws, slug)
+            return sync_curated(ws, slug) if sync else None
         except BaseException:
             for src, aside in reversed(moved):  # ... after the rejects are back in place
                 if aside.exists() and not src.exists():

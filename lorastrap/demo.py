@@ -7,6 +7,7 @@ character LoRA → sprite sheets for Godot/Unity/JSON → a fidelity table read 
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +130,8 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     for label, path in report.outputs.items():
         echo(f"  {label}: {path}")
     echo(f"next: cd {ws.root} && lorastrap status {added.slug}")
+    echo(f"see it: lorastrap -w {shlex.quote(str(ws.root))} ui --open   "
+         f"(the characters, every round's candidates and the lineage, on http://127.0.0.1:7860/c/{added.slug})")
     return report
 
 

@@ -42,8 +42,8 @@ def jobs_retry(ws: Workspace, job_id: int) -> dict[str, Any]:
 
 def jobs_add(ws: Workspace, kind: str, *, character: str | None = None, dataset_version: int | None = None,
              payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Queue a job by hand: `train` for a character's dataset version (default: the latest), or any
-    registered kind with a JSON payload (e.g. `sleep` to test a worker set-up)."""
+    """Queue a job by hand: `train` for a character's dataset version (default: the latest),
+    `bootstrap` for a character's next step, or any registered kind with a JSON payload (e.g. `sleep` to test a worker set-up)."""
     if kind not in known_kinds():
         raise UserError(f"unknown job kind {kind!r}; known: {', '.join(known_kinds())}")
     with ws.open_registry() as reg:
@@ -63,4 +63,41 @@ def jobs_add(ws: Workspace, kind: str, *, character: str | None = None, dataset_
                         raise UserError(f"{slug} has no dataset version yet; add images to curated/ first")
                     dataset_version = latest.number
             return enqueue_training(ws, reg, slug, dataset_version)
+        if kind == BOOTSTRAP_KIND:
+            if not character:
+                raise UserError("a bootstrap job needs --character NAME")
+            return enqueue_bootstrap(ws, reg, character, (payload or {}).get("auto_curate"))
         return jobs.enqueue(reg, kind, payload or {}, max_attempts=ws.config.watch.max_attempts)
+
+
+BOOTSTRAP_KIND = "bootstrap"
+
+
+def enqueue_bootstrap(ws: Workspace, reg: Any, name: str, auto_curate: int | None = None) -> dict[str, Any]:
+    """Queue the next bootstrap step of a character, checked first: refused while one is queued
+    or running for it, when the method is finished, or when its precondition is not met (the
+    reason says what is missing, as `lorastrap bootstrap` would)."""
+    from lorastrap.bootstrap_stage import compute_status
+    from lorastrap.characters import get_character
+    from lorastrap.errors import Conflict, PreconditionFailed
+
+    if auto_curate is not None and not 1 <= int(auto_curate) <= 1000:
+        raise UserError(f"auto-curate must be between 1 and 1000 (got {auto_curate})")
+    with reg.session(write=False) as s:
+        c = get_character(s, name)
+        status = compute_status(ws, s, c)
+        slug, character_id = c.slug, c.id
+    active = [j for j in jobs.list_jobs(reg, character=slug, limit=20)
+              if j["kind"] == BOOTSTRAP_KIND and j["status"] in ("queued", "running")]
+    if active:
+        raise Conflict(f"job {active[0]['id']} already runs the next step of {slug} ({active[0]['status']})")
+    if status.stage == "character_trained":
+        raise PreconditionFailed(f"{slug} is finished: the character LoRA is trained")
+    missing = (status.threshold or 0) - status.total
+    if not status.ready and not (auto_curate and status.stage == "candidates" and auto_curate >= missing):
+        raise PreconditionFailed(f"cannot {status.next_step} yet: {status.reason}")
+    payload: dict[str, Any] = {"slug": slug}
+    if auto_curate:
+        payload["auto_curate"] = int(auto_curate)
+    return jobs.enqueue(reg, BOOTSTRAP_KIND, payload, character_id=character_id,
+                        max_attempts=ws.config.watch.max_attempts)

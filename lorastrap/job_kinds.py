@@ -4,6 +4,8 @@ A worker only claims the kinds it has handlers for, so a machine without a GPU c
 for light kinds while GPU machines take "train". Built in:
 - "train": trains a LoRA through `lorastrap.train_runs.train_character_lora` (checkpoints on
   interrupt, resumes from its run folder);
+- "bootstrap": the next step of the method, exactly `lorastrap bootstrap` (the web UI queues it),
+  with progress: phase, step, loss, ETA;
 - "sleep": sleeps in small steps with a checkpoint per step — a smoke test for a worker set-up
   (signals, heartbeats, resume) that needs no model.
 """
@@ -45,11 +47,13 @@ class JobProgress:
         self._snapshot: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, done: int, total: int | None = None, note: str = "", *, bar: bool = True) -> None:
-        """Report progress (`bar=False`: the handler draws its own bar); raises JobInterrupted
-        when the job was asked to stop."""
+    def __call__(self, done: int, total: int | None = None, note: str = "", *, bar: bool = True,
+                 info: dict[str, Any] | None = None) -> None:
+        """Report progress (`bar=False`: the handler draws its own bar; `info`: more JSON-safe
+        fields for the snapshot, e.g. phase, loss, ETA); raises JobInterrupted when the job was
+        asked to stop."""
         with self._lock:
-            self._snapshot = {"done": done, "total": total, "note": note, "at": time.time()}
+            self._snapshot = {**(info or {}), "done": done, "total": total, "note": note, "at": time.time()}
         if self._show_bar and bar:
             if self._bar is None:
                 from lorastrap.progress import progress_bar
@@ -140,6 +144,60 @@ def run_train(ws: Any, payload: dict[str, Any], progress: JobProgress) -> dict[s
         raise JobInterrupted(str(exc)) from None
     return {**plain_result(step.trained), "messages": step.messages,
             "candidates": [str(p) for p in step.candidates]}
+
+
+@register_kind("bootstrap")
+def run_bootstrap(ws: Any, payload: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
+    """The next step of the method (`lorastrap bootstrap`), as the web UI's "run the next step"."""
+    from lorastrap.bootstrap import bootstrap_step
+    from lorastrap.training.loop import TrainingInterrupted
+
+    slug = payload["slug"]
+    tracker = StepTracker(progress, _planned_steps(ws, slug))
+    progress.log(f"bootstrap step of {slug}")
+    try:
+        step = bootstrap_step(ws, slug, auto_curate=payload.get("auto_curate"), progress=progress.show_bar,
+                              on_step=tracker)
+    except TrainingInterrupted as exc:
+        raise JobInterrupted(str(exc)) from None
+    return {"step": step.step, "messages": step.messages, "lora_id": step.lora_id,
+            "sample_grid": str(step.sample_grid) if step.sample_grid else None,
+            "contact_sheet": str(step.contact_sheet) if step.contact_sheet else None,
+            "candidates": [str(p) for p in step.candidates], "next_command": step.next_command}
+
+
+def _planned_steps(ws: Any, slug: str) -> int | None:
+    """The training steps the next step will run (None when it only generates)."""
+    from lorastrap.bootstrap_stage import training_kind
+    from lorastrap.characters import get_character
+    from lorastrap.train_runs import training_config
+
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        c = get_character(s, slug)
+        if c.stage in ("style_trained", "character_trained"):
+            return None
+        kind = training_kind(ws, s, c)
+    return training_config(ws, kind).max_train_steps
+
+
+class StepTracker:
+    """`on_step(step, loss)` for training: progress with phase, loss and an ETA measured from the
+    steps so far (model loading and caching before the first step do not count)."""
+
+    def __init__(self, progress: JobProgress, total: int | None) -> None:
+        self.progress, self.total = progress, total
+        self.first: tuple[int, float] | None = None
+        progress(0, total, "starting", bar=False, info={"phase": "training" if total else "generating"})
+
+    def __call__(self, step: int, loss: float) -> None:
+        now = time.monotonic()
+        self.first = self.first or (step, now)
+        done_since, took = step - self.first[0], now - self.first[1]
+        eta = (self.total - step) * took / done_since if self.total and done_since > 0 else None
+        finished = self.total is not None and step >= self.total
+        self.progress(step, self.total, f"loss {loss:.4f}", bar=False, info={
+            "phase": "finishing" if finished else "training", "loss": loss,
+            "eta_s": None if finished or eta is None else round(eta, 1)})
 
 
 @register_kind("sleep")

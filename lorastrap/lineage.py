@@ -16,7 +16,8 @@ FORMATS = ("text", "json", "dot")
 
 
 def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
-    """{character, seed, loras: [nested {id, name, kind, round, dataset, images, children}]}."""
+    """{character, seed, loras: [nested {id, name, kind, round, dataset, images, sample_grid,
+    final_loss, steps, rank, alpha, …, children}]}."""
     with ws.open_registry() as reg, reg.session(write=False) as s:
         c = get_character(s, name)
         versions = {v.id: v for v in s.scalars(select(DatasetVersion).where(DatasetVersion.character_id == c.id))}
@@ -28,6 +29,11 @@ def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
                 "id": l.id, "name": l.name, "kind": l.kind, "round": l.round,
                 "file": l.file_path, "sha256": l.sha256[:12], "status": l.status,
                 "dataset": f"v{v.number}" if v else None, "images": v.item_count if v else None,
+                "sample_grid": (l.metrics or {}).get("sample_grid"),
+                "final_loss": (l.metrics or {}).get("final_loss"), "steps": (l.metrics or {}).get("steps"),
+                "rank": (l.hyperparams or {}).get("rank"), "alpha": (l.hyperparams or {}).get("alpha"),
+                "learning_rate": (l.hyperparams or {}).get("learning_rate"),
+                "base_model": l.base_model, "created_at": l.created_at.isoformat(timespec="seconds"),
                 "children": [],
             }
         roots: list[dict[str, Any]] = []

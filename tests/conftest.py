@@ -267,3 +267,86 @@ def lorastrap_argv() -> Callable[..., list[str]]:
 # ======================================================================================
 # end of watch & jobs section
 # ======================================================================================
+
+
+# ======================================================================================
+# sprite export engine checks: one small frame set shared by the Godot and PixiJS/Phaser tests
+# ======================================================================================
+
+@pytest.fixture(scope="session")
+def engine_check_frames(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """Three drawn frames (idle ×1, walk ×2) of different heights, as FrameSpecs."""
+    from game_export.synthetic import animation_frames
+
+    return animation_frames(tmp_path_factory.mktemp("engine_frames"), {"idle": 1, "walk": 2},
+                            size=(64, 80), x=15, y=6, height=64)
+
+# ======================================================================================
+# end of sprite export engine checks section
+# ======================================================================================
+
+
+# ======================================================================================
+# ui: a workspace with one character whose round-1 candidates wait for curation
+# ======================================================================================
+
+UI_SETTINGS = "\n[training]\nmax_train_steps = 3\nresolution = 64\nsample_steps = 2\n"
+
+
+def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # type: ignore[no-untyped-def]
+    """Thresholds 4 → 6 → 8, round 1 trained and its candidates generated. `model` "lab": the
+    shipped lab model and a lab-world seed (pictures worth a screenshot), else a model folder."""
+    from lorastrap.bootstrap import bootstrap_step
+    from lorastrap.characters import add_character
+    from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
+
+    ws, _ = init_workspace(root)
+    cfg = ws.root / CONFIG_NAME
+    text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{model}"')
+    text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
+    text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    if model == "lab":  # the lab world's views, as `lorastrap demo` sets them
+        import json
+
+        from lorastrap.lab.world import VIEWS
+
+        text = text.replace('views = ["front", "from side", "from behind", "from above", "from below",\n'
+                            '         "three-quarter view", "full body", "upper body", "portrait"]',
+                            f"views = {json.dumps(list(VIEWS))}")
+    cfg.write_text(text + UI_SETTINGS)
+    ws = load_workspace(ws.root)
+    if model == "lab":
+        from lorastrap.demo import SEED_TAGS, draw_seed
+
+        seeds, tags = draw_seed(root.parent / "seed-in")
+        added = add_character(ws, "Kitsune", seeds, tags, crop="none", seed_tags=SEED_TAGS)
+    else:
+        seed = _draw_character(root.parent / "seed-in" / "seed.png")
+        added = add_character(ws, "Kitsune", [seed], "1girl, solo, fox ears, fox tail, blonde hair")
+    bootstrap_step(ws, added.slug, progress=False)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def ui_template(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per test module; tests that change it take `ui_ws` (a copy).
+    LORASTRAP_UI_MODEL=lab builds it on the lab model (for docs/ui.md's screenshots)."""
+    import os
+
+    root = tmp_path_factory.mktemp("ui-template") / "ws"
+    build_ui_workspace(root, "lab" if os.environ.get("LORASTRAP_UI_MODEL") == "lab" else tiny_model_dir)
+    return root
+
+
+@pytest.fixture
+def ui_ws(ui_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from lorastrap.workspace import load_workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(ui_template, root, symlinks=True)
+    return load_workspace(root)
+
+
+# ======================================================================================
+# end of ui section
+# ======================================================================================

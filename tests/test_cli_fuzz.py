@@ -9,7 +9,8 @@ workspace must be unchanged: every file byte for byte, and the registry row by r
 
 Deterministic: the values tried per option are drawn with a fixed seed (LORASTRAP_FUZZ_SEED to
 vary it). The default run tries a few values per option and takes well under 60 s on 2 cores;
-LORASTRAP_FUZZ=full tries every value (minutes).
+LORASTRAP_FUZZ=full tries every value (~30 s here); LORASTRAP_FUZZ_LOG=1 prints every run's
+exit code and last line (with `pytest -s`).
 """
 
 from __future__ import annotations
@@ -135,8 +136,10 @@ def _base_argv(path: tuple[str, ...], command: click.Command, places: Places) ->
     """Option/argument name → argv pieces for a valid run (required ones, plus CHEAP)."""
     parts: dict[str, list[str]] = {}
     cheap = CHEAP.get(path, [])
-    for i in range(0, len(cheap), 2):
-        parts[cheap[i]] = cheap[i:i + 2] if i + 1 < len(cheap) and not cheap[i + 1].startswith("--") else cheap[i:i + 1]
+    for i, token in enumerate(cheap):
+        if token.startswith("--"):  # an option, with its value unless the next token is an option
+            value = cheap[i + 1:i + 2]
+            parts[token] = [token, *(v for v in value if not v.startswith("--"))]
     for param in command.params:
         if isinstance(param, click.Argument):
             if param.required:

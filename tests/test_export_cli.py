@@ -62,7 +62,9 @@ def test_export_from_folder_with_globs_and_errors(workspace, seed_images, cli_ru
                 "--engine", "json", "--out", str(out), "--pack", "tight", "--fps", "12", "--no-progress")
     assert r.code == 0, r.err
     data = json.loads((out / f"{slug}.json").read_text())
-    assert [t["name"] for t in data["meta"]["frameTags"]] == ["walk"]
+    assert list(data["animations"]) == ["walk"] and len(data["animations"]["walk"]) == 4
+    tags = json.loads((out / f"{slug}.aseprite.json").read_text())["meta"]["frameTags"]
+    assert [(t["name"], t["from"], t["to"]) for t in tags] == [("walk", 0, 3)]
     assert "exported 4 frames" in r.out
 
     bad = cli_run("export", "sprites", slug, "--animation", "run=nothing_*.png", "--no-progress")

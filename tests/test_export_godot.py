@@ -2,7 +2,17 @@
 
 The parser below implements Godot's resource text grammar (section headers, `key = value`
 properties, strings, StringNames, numbers, arrays, dictionaries, constructor calls); it does not
-know our templates, so a syntax slip in the writer fails here.
+know our templates, so a syntax slip in the writer fails here. Godot 3 itself loads the files in
+test_export_godot_engine.py; Godot 4 cannot run here, so its rules are checked as its source
+states them (godotengine/godot, scene/resources/resource_format_text.cpp and sprite_frames.cpp):
+- `[gd_resource]` needs `type`; `format` must not exceed the loader's version (4); `load_steps`
+  is optional (a progress hint).
+- `[ext_resource]` needs `path`, `type` and `id`; a path without "://" that is relative (no
+  leading "/" and no ":/") is joined to the .tres file's folder; anything else is used as is, so
+  "res:/x.png" is an absolute path that is not in the project.
+- `[sub_resource]` needs `type` and `id` and must come before it is referenced.
+- `SpriteFrames._set_animations`: each animation needs "name", "speed", "loop" and "frames"
+  (others are skipped); each frame is a dictionary with "texture" and "duration".
 """
 
 from __future__ import annotations
@@ -14,8 +24,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from game_export import ExportRequest, FrameSpec, export_sprites
-from game_export.synthetic import Figure, draw_frame, save_frame
+from game_export import ExportRequest, export_sprites
+from game_export.synthetic import animation_frames
 
 
 class StringName(str):
@@ -162,12 +172,7 @@ class TresParser:
 
 
 def _frames(tmp_path: Path):
-    specs = []
-    for anim, count in (("idle", 2), ("walk", 5)):
-        for i in range(count):
-            image, _ = draw_frame((96, 128), Figure(x=20 + 3 * i, y=10, height=100 - 4 * i))
-            specs.append(FrameSpec(save_frame(image, tmp_path / f"{anim}_{i}.png"), anim))
-    return specs
+    return animation_frames(tmp_path, {"idle": 2, "walk": 5})
 
 
 def _load(tres: Path):
@@ -241,3 +246,42 @@ def test_relative_texture_paths_without_godot_res(tmp_path):
 def test_parser_rejects_broken_syntax():
     with pytest.raises(SyntaxError):
         TresParser('[resource]\nanimations = [{"name": &"a", }').parse()
+
+
+def _godot4_resolve(project: Path, tres: Path, path: str) -> Path | None:
+    """Where Godot 4's text loader looks for an ext_resource path (resource_format_text.cpp)."""
+    if "://" in path:
+        return project / path[len("res://"):] if path.startswith("res://") else None
+    if path.startswith(("/", "\\")) or ":/" in path or ":\\" in path:
+        return None  # absolute: not relative to the .tres, and not a res:// path
+    return tres.parent / path
+
+
+@pytest.mark.parametrize("out,godot_res,engines,tres", [
+    ("", "res://", {"godot4"}, "hero.tres"),
+    ("rel", None, {"godot4"}, "rel/hero.tres"),
+    ("sprites/hero", "res://sprites/hero/", {"godot4"}, "sprites/hero/hero.tres"),
+    ("all", "res://all", {"godot4", "godot3", "unity", "json"}, "all/godot4/hero.tres"),
+])
+def test_godot4_finds_every_texture_by_its_loader_rules(tmp_path, out, godot_res, engines, tres):
+    project = tmp_path / "project"
+    result = export_sprites(ExportRequest(frames=_frames(tmp_path)[:3], character="hero",
+                                          out_dir=project / out, engines=frozenset(engines),
+                                          godot_res=godot_res, max_texture_size=128))
+    head, ext, sub, animations = _load(project / tres)
+    assert head.attrs["format"] == 3 and head.attrs["type"] == "SpriteFrames"
+    assert [s.attrs["path"] for s in ext.values()] and all({"path", "type", "id"} <= set(s.attrs)
+                                                           for s in ext.values())
+    found = [_godot4_resolve(project, project / tres, s.attrs["path"]) for s in ext.values()]
+    expected = [(project / tres).parent / p.file for p in result.sheet.pages]
+    assert found == expected and all(p.is_file() for p in found)
+    for anim in animations:
+        assert {"name", "speed", "loop", "frames"} <= set(anim)
+        assert all(set(f) == {"texture", "duration"} for f in anim["frames"])
+
+
+def test_the_res_root_is_not_written_as_an_absolute_path():
+    from game_export.writers.godot import texture_path
+    assert texture_path("res://", "a.png") == "res://a.png"
+    assert texture_path("res://x/y/", "a.png") == texture_path("res://x/y", "a.png") == "res://x/y/a.png"
+    assert _godot4_resolve(Path("/p"), Path("/p/a.tres"), "res:/a.png") is None  # the old bug

@@ -105,9 +105,14 @@ def test_reexport_is_byte_identical(tmp_path):
     frames = [FrameSpec(_frame(tmp_path / f"f{i}.png"), "idle") for i in range(2)]
     request = dict(frames=frames, character="hero", engines=frozenset(ENGINES))
     a = export_sprites(ExportRequest(out_dir=tmp_path / "a", **request))
+    first = {p: p.read_bytes() for p in a.files}
+    again = export_sprites(ExportRequest(out_dir=tmp_path / "a", **request))  # into the same folder
+    assert again.files == a.files and all(p.read_bytes() == first[p] for p in again.files)
     b = export_sprites(ExportRequest(out_dir=tmp_path / "b", **request))
     for fa, fb in zip(a.files, b.files):
-        if fa.suffix != ".json" or "export" not in fa.name:
+        if fa.name.endswith(".meta"):  # another place: another Unity GUID (and sprite ids)
+            assert fa.read_bytes() != fb.read_bytes()
+        elif not fa.name.endswith("_export.json"):  # the manifest names its folder
             assert fa.read_bytes() == fb.read_bytes(), fa.name
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from game_export import ExportRequest, FrameSpec, export_sprites
-from game_export.synthetic import Figure, draw_frame, save_frame
+from game_export.synthetic import Figure, animation_frames, draw_frame, save_frame
 
 
 def _sources(tmp_path):
@@ -77,8 +78,8 @@ def test_json_frames_match_png_pixels(tmp_path, pack):
     for name, (spec, rgb, truth) in zip(names, sources):
         entry = data["frames"][name]
         f, sss, ss = entry["frame"], entry["spriteSourceSize"], entry["sourceSize"]
-        assert set(entry) >= {"frame", "rotated", "trimmed", "spriteSourceSize", "sourceSize", "pivot"}
-        assert entry["pivot"] == {"x": 0.5, "y": 1.0} and entry["duration"] == 100
+        assert set(entry) >= {"frame", "rotated", "trimmed", "spriteSourceSize", "sourceSize", "anchor", "pivot"}
+        assert entry["anchor"] == entry["pivot"] == {"x": 0.5, "y": 1.0} and entry["duration"] == 100
         assert (sss["w"], sss["h"]) == (f["w"], f["h"])
         assert sss["x"] + sss["w"] <= ss["w"] and sss["y"] + sss["h"] <= ss["h"]
         assert entry["trimmed"] == ((f["w"], f["h"]) != (ss["w"], ss["h"]))
@@ -88,5 +89,28 @@ def test_json_frames_match_png_pixels(tmp_path, pack):
         solid = (got_rgb[..., 3] == 255) & _erode(want)  # opaque inside: the source pixels, untouched
         assert solid.sum() > 0.8 * want.sum()
         assert np.abs(got_rgb[solid][:, :3].astype(int) - want_rgb[solid].astype(int)).max() <= 2
-    tags = data["meta"]["frameTags"]
+    assert data["animations"] == {"idle": names[:3], "attack": names[3:]}
+    aseprite = json.loads((result.out_dir / page.file.replace(".png", ".aseprite.json")).read_text())
+    tags = aseprite["meta"]["frameTags"]
     assert [(t["name"], t["from"], t["to"]) for t in tags] == [("idle", 0, 2), ("attack", 3, 6)]
+    assert aseprite["meta"]["lorastrap"]["names"] == names
+    assert [aseprite["frames"][str(i)] for i in range(7)] == [data["frames"][n] for n in names]
+
+
+def test_an_animation_over_two_pages_is_split_per_page_with_a_warning(tmp_path):
+    specs = animation_frames(tmp_path, {"walk": 3}, size=(64, 80), x=15, y=6, height=64)
+    result = export_sprites(ExportRequest(frames=specs, character="hero", out_dir=tmp_path / "o",
+                                          engines=frozenset({"json"}), max_texture_size=80))
+    assert [f.page for f in result.sheet.frames] == [0, 0, 1]
+    assert any("walk spans several pages" in w for w in result.warnings)
+    parts = []
+    for page in result.sheet.pages:
+        stem = result.out_dir / page.file[:-len(".png")]
+        data = json.loads(stem.with_suffix(".json").read_text())
+        tags = json.loads(Path(f"{stem}.aseprite.json").read_text())["meta"]["frameTags"]
+        assert tags == [{"name": "walk", "from": 0, "to": len(data["animations"]["walk"]) - 1,
+                         "direction": "forward"}]
+        assert data["meta"]["related_multi_packs"] == [f"{p.file[:-4]}.json" for p in result.sheet.pages
+                                                       if p != page]
+        parts += data["animations"]["walk"]
+    assert parts == ["walk_00", "walk_01", "walk_02"]

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "watch": "lorastrap.cli.watch:watch_cmd",
     "worker": "lorastrap.cli.watch:worker_cmd",
     "jobs": "lorastrap.cli.jobs:jobs",
+    "ui": "lorastrap.cli.ui:ui_cmd",
 }
 
 

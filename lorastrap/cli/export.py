@@ -19,11 +19,15 @@ def export() -> None:
 @export.command("sprites")
 @click.argument("name")
 @click.option("--engine", "engines", multiple=True, default=("godot4",), show_default=True,
-              help="godot4, godot3, unity, json or all; repeat or comma-separate for several.")
+              help="godot4, godot3, unity, json (PixiJS/Phaser) or all; repeat or comma-separate. "
+              "With several engines each gets its own sub-folder of --out named after it.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: characters/<name>/exports/sprites).")
-@click.option("--godot-res", type=params.TEXT, help="res:// folder the files will live in, e.g. res://sprites/hero "
-              "(default: paths relative to the .tres).")
+              help="Output folder (default: characters/<name>/exports/sprites). Unity: .meta files "
+              "already there keep their GUID and sprite ids.")
+@click.option("--godot-res", type=params.TEXT, help="The res:// path of --out in your Godot project, e.g. "
+              "res://sprites/hero; the .tres then loads its textures from there (with several "
+              "engines: from <res>/godot4/ or <res>/godot3/). Default: paths relative to the .tres, "
+              "which load wherever the folder is copied.")
 @click.option("--from", "source", help="Frame folder: candidates/r2 (of the character) or any folder "
               "(default: curated/).")
 @click.option("--animation", "animations", multiple=True, metavar="NAME=GLOB",
@@ -51,7 +55,12 @@ def export() -> None:
 @json_option
 @pass_app
 def sprites(app, name: str, as_json: bool, no_progress: bool, **options) -> None:  # type: ignore[no-untyped-def]
-    """Background-removed sprite sheets of a character that engines import as animations."""
+    """Background-removed sprite sheets of a character that engines import as animations.
+
+    Writes page PNGs plus: Godot 4/3 SpriteFrames (.tres), Unity .png.meta, and for json a
+    TexturePacker hash file (PixiJS, Phaser load.atlas) and an Aseprite file (Phaser
+    load.aseprite + createFromAseprite). Fields: docs/formats-export.md.
+    """
     from lorastrap.sprite_export import SpriteOptions, export_character_sprites
 
     summary = export_character_sprites(app.workspace(), name,

@@ -52,6 +52,8 @@ def _what(job: dict) -> str:  # type: ignore[type-arg]
     p = job["payload"]
     if job["kind"] == "train":
         return f"train {p.get('kind')} {job['character']} v{p.get('dataset_version')}"
+    if job["kind"] == "bootstrap":
+        return f"bootstrap {job['character']}"
     return job["kind"]
 
 
@@ -105,13 +107,13 @@ def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 
 @jobs.command("add")
 @click.argument("kind")
-@click.option("--character", help="Character (train jobs).")
+@click.option("--character", help="Character (train and bootstrap jobs).")
 @click.option("--dataset", "dataset_version", type=params.ID, help="Dataset version number (train; default latest).")
 @click.option("--payload", default="{}", help='JSON payload for other kinds, e.g. \'{"steps": 20}\' for sleep.')
 @json_option
 @pass_app
 def add(app, kind: str, character: str | None, dataset_version: int | None, payload: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """Queue a job by hand: `train --character NAME`, or `sleep` to test a worker set-up."""
+    """Queue a job by hand: `train|bootstrap --character NAME`, or `sleep` to test a worker set-up."""
     from lorastrap.errors import UserError
     from lorastrap.job_commands import jobs_add
 
