@@ -23,7 +23,7 @@ from game_export.errors import ExportError
 from game_export.frames import safe_name
 from game_export.layout import lay_out, planned_cell
 from game_export.packing import Packing, pack_grid, pack_tight
-from game_export.request import ExportRequest, ExportResult
+from game_export.request import ENGINES, ExportRequest, ExportResult
 from game_export.sheet import Animation, Page, Sheet, SheetFrame
 from game_export.writers.aseprite import aseprite_json, aseprite_name
 from game_export.writers.godot import godot_spriteframes, res_join
@@ -35,14 +35,23 @@ PREVIEW_COLUMNS = 8
 PREVIEW_MIN_CELL = 112
 
 
-def _check_writable(out_dir: Path, manifest_name: str) -> None:
+def _ours(name: str, slug: str) -> bool:
+    """A name this exporter writes for `slug`: pages, .tres, .meta, JSON, preview, manifest, or an
+    engine's sub-folder."""
+    return name.startswith((f"{slug}.", f"{slug}_")) or name in ENGINES
+
+
+def _check_writable(out_dir: Path, slug: str) -> None:
     """The export folder is swapped in whole, so it must be a folder of its own: new, empty, or
-    holding a previous export (its manifest); its parent must be writable (the stage goes there)."""
+    holding an earlier export of this character (its files — copied into a game project without
+    the manifest, Unity's rewritten .meta files beside them — count); its parent must be writable
+    (the stage goes there)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"--out {out_dir} is a file, not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / manifest_name).is_file():
-        raise ExportError(f"--out {out_dir} already holds other files and no export of this character; "
-                          f"export into a folder of its own, e.g. {out_dir / 'sprites'}")
+    if out_dir.is_dir() and (names := [p.name for p in out_dir.iterdir()]) and \
+            not any(_ours(n, slug) for n in names):
+        raise ExportError(f"--out {out_dir} already holds other files and no export of {slug}; it is "
+                          f"replaced as a whole: export into a folder of its own, e.g. {out_dir / slug}")
     if out_dir.parent == out_dir:
         raise ExportError(f"--out {out_dir} is a file system root; export into a folder of its own")
     probe = out_dir.parent
@@ -201,7 +210,7 @@ def export_sprites(request: ExportRequest) -> ExportResult:
     out_dir = Path(request.out_dir)
     slug = safe_name(request.character)
     manifest_name = f"{slug}_export.json"
-    _check_writable(out_dir, manifest_name)
+    _check_writable(out_dir, slug)
     remover = make_remover(request.remover)  # one remover = at most one model load per export
     cutouts, warnings = cut_out_all(request.frames, remover, request.cleanup, request.progress)
     cutouts, more = group_frames(cutouts, request.directions, request.mirror_side)

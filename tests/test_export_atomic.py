@@ -161,7 +161,7 @@ def test_export_folders_that_must_not_be_replaced(exported, workspace, cli_run, 
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
     r = cli_run("export", "sprites", SLUG, "--from", "candidates/r1", "--out", str(mine), "--no-progress")
-    assert r.code == 2 and "already holds other files" in r.err
+    assert r.code == 2 and "already holds other files and no export of kitsune" in r.err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
