@@ -19,7 +19,7 @@ from lorastrap.curation import sync_curated
 from lorastrap.datasets import get_version, latest_version
 from lorastrap.errors import PreconditionFailed
 from lorastrap.view_plan import plan_round
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 from registry.models import Character, Lora
 
 
@@ -59,7 +59,7 @@ def _last_lora(ws: Workspace, slug: str, kind: str = "style") -> tuple[int, Path
         return (lora.id, ws.abs(lora.file_path)) if lora else None
 
 
-def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult) -> None:
+def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, progress: bool = True) -> None:
     """Candidates for round N with that round's style LoRA, spread over the views the data lacks."""
     from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
     from lorastrap.generate_runs import generate_candidates
@@ -71,7 +71,8 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult) 
                       list(ws.config.bootstrap.views), status.view_coverage)
     out_dir = ws.candidates_dir(slug, round_no)
     paths = generate_candidates(ws, slug, plan=plan, lora_id=lora[0] if lora else None,
-                                out_dir=out_dir, round_no=round_no, weight=ws.config.bootstrap.candidate_weight)
+                                out_dir=out_dir, round_no=round_no, weight=ws.config.bootstrap.candidate_weight,
+                                progress=progress)
     from PIL import Image
 
     cells = []
@@ -80,7 +81,7 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult) 
             cells.append(SheetCell(im.convert("RGB"), p.stem))
     sheet = make_contact_sheet(cells, columns=min(8, max(1, len(cells))),
                                title=f"{slug} · round {round_no} candidates")
-    result.contact_sheet = save_contact_sheet(sheet, out_dir / "contact-sheet.png")
+    result.contact_sheet = save_contact_sheet(sheet, out_dir / CONTACT_SHEET_NAME)
     result.candidates = paths
     _set_stage(ws, slug, "candidates", round_no)
     result.messages.append(f"generated {len(paths)} candidates in {out_dir} (contact sheet: {result.contact_sheet})")
@@ -98,7 +99,7 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
         result.messages.append(f"{slug} is finished: the character LoRA is trained (nothing to do)")
     elif stage == "style_trained":
         result.step = "generate"
-        generate_round(ws, slug, round_no, result)
+        generate_round(ws, slug, round_no, result, progress)
     else:
         _train_next(ws, slug, round_no, stage, auto_curate, progress, result, on_step)
     with ws.open_registry() as reg, reg.session() as s:
@@ -167,5 +168,5 @@ def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, pr
     elif advance:
         _set_stage(ws, slug, "style_trained", new_round)
         if generate:
-            generate_round(ws, slug, new_round, result)
+            generate_round(ws, slug, new_round, result, progress)
     return result

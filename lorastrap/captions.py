@@ -6,10 +6,12 @@ The character round prunes the identity tags, so the identity binds to the trigg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 POLICIES = ("style", "character")
+_TAG_SEPARATORS = re.compile(r"[,\r\n\v\f\x85\u2028\u2029]")
 
 # Class tags say what kind of subject it is, not who: kept in character captions (the kohya
 # "class token" practice), so the prompt stays in the base model's distribution.
@@ -21,9 +23,15 @@ def normalise_tag(tag: str) -> str:
     return " ".join(tag.replace("_", " ").strip().lower().split())
 
 
+def _pieces(text: str) -> list[str]:
+    # A line break separates tags like a comma: "fox ears\nblue eyes" typed into a shell (or a
+    # caption file of one tag per line) is two tags, not the one tag "fox ears blue eyes".
+    return _TAG_SEPARATORS.split(text)
+
+
 def parse_tags(text: str | Iterable[str]) -> list[str]:
-    """Comma-separated (or listed) tags, normalised, deduplicated, in their first order."""
-    raw = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    """Comma- or line-separated (or listed) tags, normalised, deduplicated, in their first order."""
+    raw = _pieces(text) if isinstance(text, str) else [p for t in text for p in _pieces(t)]
     seen: dict[str, None] = {}
     for piece in raw:
         tag = normalise_tag(piece)

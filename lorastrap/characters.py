@@ -17,8 +17,8 @@ from lorastrap.errors import Conflict, NotFound, UserError
 from lorastrap.image_store import store_image
 from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
 from lorastrap.kohya_dataset import export_kohya
-from lorastrap.naming import make_trigger, slugify, validate_trigger
-from lorastrap.tags import identity_tags, set_tags
+from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
+from lorastrap.tags import check_trigger_not_a_tag, identity_tags, set_tags
 from lorastrap.workspace import Workspace
 from registry.atomic import atomic_write_bytes
 from registry.journal import FileJournal
@@ -44,6 +44,7 @@ class AddResult:
     next_command: str
     crops: list[str] = field(default_factory=list)
     base_model: str = ""
+    notes: list[str] = field(default_factory=list)  # what decoding the seed images changed
 
 
 def checked_base_model(ws: Workspace, spec: str) -> str:
@@ -69,6 +70,7 @@ def add_character(
     is the model this character's LoRAs are trained on; SD1.5 and SDXL characters can share a workspace.
     """
     slug = slugify(name)
+    name = validate_display_name(name)
     tag_list = parse_tags(tags)
     if not tag_list:
         raise UserError("no tags given; pass --tags \"1girl, solo, fox ears, ...\" (the identity tags)")
@@ -101,9 +103,10 @@ def add_character(
             trigger = validate_trigger(trigger)
             if trigger in taken:
                 raise Conflict(f"trigger {trigger!r} is used by another character; choose another --trigger")
+            check_trigger_not_a_tag(trigger, [*tag_list, *shown])
         else:
-            trigger = make_trigger(slug, taken)
-        character = Character(slug=slug, display_name=name.strip(), trigger=trigger,
+            trigger = make_trigger(slug, taken | {t.replace(" ", "_") for t in [*tag_list, *shown]})
+        character = Character(slug=slug, display_name=name, trigger=trigger,
                               base_model=base, stage="seeded", round=0)
         s.add(character)
         s.flush()
@@ -151,6 +154,7 @@ def add_character(
             slug=slug, trigger=trigger, seed_images=seed_names, crops=crop_names,
             dataset_version=version.number, dataset_items=version.item_count, dataset_dir=out,
             next_command=f"lorastrap bootstrap {slug}", base_model=base,
+            notes=[n for l in loaded for n in l.notes],
         )
 
 

@@ -19,9 +19,10 @@ from lorastrap.captions import caption_for, parse_tags, read_sidecar
 from lorastrap.datasets import ItemSpec, create_version
 from lorastrap.errors import UserError
 from lorastrap.image_store import find_image, store_image
-from lorastrap.images import is_image_name, load_image
+from lorastrap.images import IMAGE_SUFFIXES, is_image_name, load_image
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
+from registry.atomic import atomic_path
 from registry.journal import FileJournal
 from registry.models import Character, Image
 
@@ -187,23 +188,66 @@ def curate(ws: Workspace, slug: str, keep: Sequence[Path] = (), reject: Sequence
            sync: bool = True) -> SyncResult | None:
     """`lorastrap curate --keep/--reject`: copy kept candidates into curated/, set rejects aside.
 
+    Everything is checked before anything is written: each kept file must decode within the
+    image limits, and a file of the same name already in curated/ must be the same image. If
+    registering the new dataset version fails, the copies and moves are undone.
+
     With `sync=False` (the web UI's one click per image) nothing is snapshotted: the next
     `bootstrap` step, or the watcher once the folder settles, makes the dataset version."""
     curated = ws.curated_dir(slug)
     if not ws.character_dir(slug).is_dir():
         raise UserError(f"no folder for character {slug!r}; see `lorastrap character list`")
-    resolved_keep = [_resolve_candidate(ws, slug, p) for p in keep]
-    resolved_reject = [_resolve_candidate(ws, slug, p) for p in reject]
-    curated.mkdir(parents=True, exist_ok=True)
-    for src in resolved_keep:
+    copies = _planned_copies(ws, slug, [_resolve_candidate(ws, slug, p) for p in keep])
+    moves = [(src, src.parent / ".rejected" / src.name) for src in map(lambda p: _resolve_candidate(ws, slug, p), reject)]
+    candidates = ws.candidates_dir(slug).resolve()
+    for src, aside in moves:
+        if not src.resolve().is_relative_to(candidates):
+            raise UserError(f"--reject {src}: only candidates (in {candidates}) are set aside; "
+                            "delete other files yourself")
+        if aside.exists():
+            raise UserError(f"{aside} exists already; remove it, then reject {src.name} again")
+    moved: list[tuple[Path, Path]] = []
+    with FileJournal() as journal:  # on an error it removes the copies and new folders ...
+        try:
+            journal.mkdir(curated)
+            for src, target in copies:
+                with atomic_path(journal.will_create(target)) as tmp:
+                    shutil.copy2(src, tmp)
+            for src, aside in moves:
+                journal.mkdir(aside.parent)
+                shutil.move(str(src), aside)
+                moved.append((src, aside))
+            return sync_curated(ws, slug) if sync else None
+        except BaseException:
+            for src, aside in reversed(moved):  # ... after the rejects are back in place
+                if aside.exists() and not src.exists():
+                    shutil.move(str(aside), src)
+            raise
+
+
+def _planned_copies(ws: Workspace, slug: str, sources: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(source, target in curated/) for each kept file that is not there yet, all validated."""
+    curated = ws.curated_dir(slug)
+    limits = ws.config.images
+    planned: dict[str, Path] = {}
+    for src in sources:
         target = curated / src.name
-        if not target.exists():
-            shutil.copy2(src, target)
-    for src in resolved_reject:
-        aside = src.parent / ".rejected"
-        aside.mkdir(exist_ok=True)
-        shutil.move(str(src), aside / src.name)
-    return sync_curated(ws, slug) if sync else None
+        if src.resolve() == target.resolve():
+            continue  # keeping a file that is in curated/ already
+        if not is_image_name(src) or is_partial_name(src.name):
+            raise UserError(f"{src}: not an image file name ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                            "rename or convert it first")
+        load_image(src, min_side=limits.min_side, max_pixels=limits.max_pixels)  # decodes, or says why not
+        if src.name in planned and planned[src.name].read_bytes() != src.read_bytes():
+            raise UserError(f"two different files named {src.name} are kept ({planned[src.name]} and {src}); "
+                            "keep one per call, or rename one of them")
+        if target.exists():
+            if target.read_bytes() == src.read_bytes():
+                continue  # already kept
+            raise UserError(f"{target} already holds a different image named {src.name}; to keep both, "
+                            f"copy {src} into {curated} under another name (e.g. {src.stem}-2{src.suffix})")
+        planned[src.name] = src
+    return [(src, curated / name) for name, src in planned.items()]
 
 
 def _resolve_candidate(ws: Workspace, slug: str, path: Path) -> Path:

@@ -19,7 +19,7 @@ from PIL import Image
 from lorastrap.curation import curated_files, is_partial_name
 from lorastrap.embedding import ImageEmbedder, cosine_similarity, default_embedder
 from lorastrap.images import is_image_name
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 
 TOP_K = 3
 
@@ -61,7 +61,7 @@ def rank_candidates(
     """Candidates of round `round_no`, best first; near duplicates point to the better twin."""
     folder = ws.candidates_dir(slug, round_no)
     paths = sorted(p for p in folder.glob("*") if p.is_file() and is_image_name(p)
-                   and not is_partial_name(p.name) and p.name != "contact-sheet.png")
+                   and not is_partial_name(p.name) and p.name != CONTACT_SHEET_NAME)
     if not paths:
         return []
     embedder = embedder or default_embedder()

@@ -7,7 +7,7 @@ from typing import Any
 
 from lorastrap.characters import get_character
 from lorastrap.datasets import diff_versions, get_version, list_versions, version_items
-from lorastrap.kohya_dataset import export_kohya
+from lorastrap.kohya_dataset import DATASET_CONFIG, export_kohya
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
 
@@ -44,8 +44,9 @@ def export_dataset(ws: Workspace, name: str, version: str | None, out: Path | No
     with ws.open_registry() as reg, reg.session() as s:
         c = get_character(s, name)
         v = get_version(s, c, version) if version else list_versions(s, c)[-1]
-        out = Path(out) if out else ws.datasets_dir(c.slug) / f"v{v.number}"
+        out = ws.check_output_folder(Path(out) if out else ws.datasets_dir(c.slug) / f"v{v.number}",
+                                     marker=DATASET_CONFIG)
         folders = export_kohya(version_items(s, v), ws.blobs, out, trigger=c.trigger,
                                identity_tags=identity_tags(c), resolution=resolution)
         return {"version": f"v{v.number}", "out": str(out), "folders": [f.name for f in folders],
-                "items": v.item_count, "config": str(out / "dataset_config.toml")}
+                "items": v.item_count, "config": str(out / DATASET_CONFIG)}

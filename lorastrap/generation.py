@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 import lorastrap
+from game_export.budget import gib, over_budget
 from lorastrap.errors import UserError
 from lorastrap.models.base import BaseModelRef, as_ref, load_pipeline
 from lorastrap.models.device import inference_dtype, oom_as_user_error, pick_device
 from lorastrap.models.hashing import addnet_hash, sha256_file
 from lorastrap.pngmeta import format_a1111_parameters, write_png
+from lorastrap.progress import progress_bar
 
 if TYPE_CHECKING:
     from lorastrap.models.lora import LoraFile
@@ -139,25 +141,56 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(requests):
         groups.setdefault((r.steps, r.cfg, r.width or native, r.height or native), []).append(i)
+    _check_memory(requests, native)
     results: list[GeneratedImage | None] = [None] * len(requests)
-    bar = tqdm(total=len(requests), desc="generating", unit="img", disable=not progress)
+    bar = progress_bar(len(requests), "generating", "img", enabled=progress)
     for (steps, cfg, width, height), indices in groups.items():
         for start in range(0, len(indices), max_batch):
             chunk = [requests[i] for i in indices[start:start + max_batch]]
             generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in chunk]
             with oom_as_user_error(f"generating {len(chunk)} images of {width}x{height}",
                                    "generate fewer per view or a smaller size"), torch.no_grad():
-                images = pipe(
+                pixels = pipe(
                     prompt=[r.prompt for r in chunk], negative_prompt=[r.negative_prompt for r in chunk],
                     num_inference_steps=steps, guidance_scale=cfg, width=width, height=height,
                     generator=generators, latents=_initial_latents(pipe, generators, width, height, device),
+                    output_type="np",
                 ).images
+            _check_finite(pixels, chunk, ctx)
+            images = pipe.image_processor.numpy_to_pil(pixels)  # what output_type="pil" does
             for i, req, img in zip(indices[start:start + max_batch], chunk, images):
                 size = (width, height)
                 results[i] = GeneratedImage(img, _parameters(req, ctx, size), _provenance(req, ctx, size))
             bar.update(len(chunk))
     bar.close()
     return [r for r in results if r is not None]
+
+
+def _check_memory(requests: Sequence[GenRequest], native: int) -> None:
+    """Every image is held until the batch is saved: refuse a request that cannot fit."""
+    needed = sum(3 * (r.width or native) * (r.height or native) for r in requests)  # RGB bytes
+    usable = over_budget(needed)
+    if usable is not None:
+        raise UserError(f"{len(requests)} images need about {gib(needed)} of memory, more than the "
+                        f"{gib(usable)} available; generate fewer at a time (--per-view, --views)")
+
+
+class NonFiniteImage(UserError):
+    """A generated image came out NaN/inf: refused, never written as a black picture."""
+
+
+def _check_finite(pixels: np.ndarray, chunk: Sequence[GenRequest], ctx: GenContext) -> None:
+    """diffusers turns NaN pixels into black ones without a word (fp16 VAE overflow, a LoRA with
+    non-finite weights, a runaway CFG); refuse them so nothing is written."""
+    bad = ~np.isfinite(pixels).reshape(len(pixels), -1).all(axis=1)
+    if not bad.any():
+        return
+    first = chunk[int(np.argmax(bad))]
+    loras = ", ".join(f"{l.name} at {l.weight}" for l in ctx.loras) or "none"
+    raise NonFiniteImage(
+        f"generation produced non-finite (NaN/inf) pixels in {int(bad.sum())} of {len(chunk)} image(s) "
+        f"(first: seed {first.seed}, cfg {first.cfg:g}, LoRAs: {loras}); nothing was written. Check the "
+        "LoRA weights (a damaged or diverged LoRA), lower its weight or the CFG, or run the model in fp32")
 
 
 def _initial_latents(pipe, generators, width: int, height: int, device) -> torch.Tensor:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -57,10 +56,9 @@ class JobProgress:
             self._snapshot = {**(info or {}), "done": done, "total": total, "note": note, "at": time.time()}
         if self._show_bar and bar:
             if self._bar is None:
-                from tqdm import tqdm
+                from lorastrap.progress import progress_bar
 
-                self._bar = tqdm(total=total, desc=f"job {self.job_id}", unit="step", file=sys.stderr,
-                                 leave=False, dynamic_ncols=True)
+                self._bar = progress_bar(total, f"job {self.job_id}", "step", leave=False)
             if total is not None and self._bar.total != total:
                 self._bar.total = total
             if note:

@@ -16,6 +16,8 @@ from lorastrap.datasets import VersionItem
 from registry.atomic import replaced_dir
 from registry.blobs import BlobStore
 
+DATASET_CONFIG = "dataset_config.toml"
+
 def class_token(identity_tags: Sequence[str]) -> str:
     """The kohya class word: the first of 1girl/1boy/… among the identity tags, else `character`."""
     for tag in identity_tags:
@@ -69,7 +71,7 @@ def export_kohya(
         by_repeats[item.repeats].append(item)
     folders: list[tuple[str, int]] = []
     out_dir = Path(out_dir)
-    with replaced_dir(out_dir) as stage:
+    with replaced_dir(out_dir, marker=DATASET_CONFIG) as stage:
         for repeats in sorted(by_repeats, reverse=True):
             folder = f"{repeats}_{trigger} {cls}"
             sub = stage / folder
@@ -80,7 +82,7 @@ def export_kohya(
                 shutil.copyfile(src, sub / f"{stem}{src.suffix}")
                 (sub / f"{stem}.txt").write_text(item.caption + "\n", encoding="utf-8")
             folders.append((str((out_dir / folder).resolve()), repeats))
-        (stage / "dataset_config.toml").write_text(
+        (stage / DATASET_CONFIG).write_text(
             dataset_config_toml(folders, resolution, trigger), encoding="utf-8"
         )
     return [Path(f) for f, _ in folders]

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from tqdm import tqdm
 
 from game_export import ENGINES, ExportRequest, ExportResult, FrameSpec, export_sprites
 from game_export.frames import frames_from_folder, frames_from_globs, parse_animation_option
@@ -22,7 +21,8 @@ from lorastrap.characters import get_character
 from lorastrap.datasets import latest_version
 from lorastrap.errors import UserError
 from lorastrap.image_store import find_image
-from lorastrap.workspace import Workspace
+from lorastrap.progress import progress_bar
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 from registry.blobs import sha256_bytes
 from registry.models import DatasetVersion, Export, Lora
 
@@ -108,15 +108,21 @@ def _resolve_source(ws: Workspace, slug: str, source: str | None) -> Path:
                     f"{ws.character_dir(slug)}); e.g. --from candidates/r2")
 
 
+def contact_sheets(ws: Workspace, slug: str) -> set[Path]:
+    """The rounds' contact sheets (candidates/rN/contact-sheet.png): overviews, never frames."""
+    return {p.resolve() for p in ws.candidates_dir(slug).glob(f"r*/{CONTACT_SHEET_NAME}")}
+
+
 def select_frames(ws: Workspace, slug: str, opts: SpriteOptions) -> list[FrameSpec]:
     folder = _resolve_source(ws, slug, opts.source)
+    sheets = contact_sheets(ws, slug)
     if opts.animations:
         pairs = [parse_animation_option(a) for a in opts.animations]
-        return frames_from_globs(pairs, base=folder if opts.source else None)
+        return frames_from_globs(pairs, base=folder if opts.source else None, exclude=sheets)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise UserError(f"no images in {folder}; curate some first (`lorastrap curate {slug} --keep …`) "
                         "or pass --from DIR / --animation NAME=GLOB")
-    return frames_from_folder(folder, opts.animation)
+    return frames_from_folder(folder, opts.animation, exclude=sheets)
 
 
 def _origins(s, frames: Sequence[FrameSpec]) -> tuple[list[dict[str, Any]], Lora | None]:
@@ -137,7 +143,7 @@ def _origins(s, frames: Sequence[FrameSpec]) -> tuple[list[dict[str, Any]], Lora
 
 
 def _request(opts: SpriteOptions, frames: list[FrameSpec], character: str, out: Path) -> ExportRequest:
-    bar = tqdm(total=len(frames), desc="export", unit="frame", disable=not opts.progress)
+    bar = progress_bar(len(frames), "export", "frame", enabled=opts.progress)
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)
@@ -160,7 +166,7 @@ def export_character_sprites(ws: Workspace, name: str, opts: SpriteOptions) -> S
             character = get_character(s, name)
             slug, character_id = character.slug, character.id
         frames = select_frames(ws, slug, opts)
-        out = (opts.out or ws.exports_dir(slug) / "sprites").expanduser().resolve()
+        out = ws.check_output_folder(opts.out or ws.exports_dir(slug) / "sprites")
         request = _request(opts, frames, slug, out)
         result = export_sprites(request)
         with reg.session() as s:  # one transaction: the export row

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from lorastrap.config import DEFAULT_BASE_MODEL, DEFAULT_TOML, Config
 from lorastrap.errors import UserError
 from registry.atomic import atomic_write_text
 from registry.blobs import BlobStore
 from registry.db import Registry, open_registry, sqlite_url
+from registry.errors import RegistryError
 
 CONFIG_NAME = "lorastrap.toml"
 STATE_DIR = ".lorastrap"
 ENV_VAR = "LORASTRAP_WORKSPACE"
+# The overview `bootstrap` writes beside a round's candidates (candidates/rN/): never a candidate.
+CONTACT_SHEET_NAME = "contact-sheet.png"
 
 
 @dataclass
@@ -73,6 +80,28 @@ class Workspace:
     def exports_dir(self, slug: str) -> Path:
         return self.character_dir(slug) / "exports"
 
+    def check_output_folder(self, out: Path, option: str = "--out", marker: str | None = None) -> Path:
+        """`out` resolved, if it may be replaced as a whole by an export; else a UserError.
+
+        Never the workspace (or a folder holding it), its state, or a character's working
+        folders — inside a character only under exports/ or datasets/. With `marker`, an existing
+        non-empty folder must hold that file (a previous export of the same kind).
+        """
+        out = Path(out).expanduser().resolve()
+        root = self.root.resolve()
+        if out == root or root.is_relative_to(out):
+            raise UserError(f"{option} {out} holds the workspace; export into a folder of its own")
+        if out.is_relative_to(root):
+            parts = out.relative_to(root).parts
+            if parts[0] == self.state_dir.name or (parts[0] == self.characters_dir.name and (
+                    len(parts) < 4 or parts[2] not in ("exports", "datasets"))):
+                raise UserError(f"{option} {out} is one of the workspace's own folders; use a folder under "
+                                "characters/<name>/exports/ or outside the workspace")
+        if marker and out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+            raise UserError(f"{option} {out} already holds other files and no {marker}; it would be "
+                            f"replaced as a whole: export into a folder of its own, e.g. {out / 'export'}")
+        return out
+
     def rel(self, path: Path) -> str:
         """Path relative to the workspace root when inside it (how the registry stores paths)."""
         path = Path(path).resolve()
@@ -90,17 +119,67 @@ class Workspace:
     def database_url(self) -> str:
         return self.config.workspace.database_url or sqlite_url(self.state_dir / "registry.sqlite3")
 
-    def open_registry(self) -> Registry:
-        self.state_dir.mkdir(exist_ok=True)
+    @property
+    def registry_path(self) -> Path | None:
+        """The registry's SQLite file; None when the registry is a database server."""
         try:
-            return open_registry(self.database_url)
-        except UserError:
-            raise
+            url = make_url(self.database_url)
+        except ArgumentError:
+            return None
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
+    @property
+    def registry_location(self) -> str:
+        """The registry for messages: its file, or its URL without the password."""
+        path = self.registry_path
+        if path is not None:
+            return str(path)
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return self.database_url
+
+    def open_registry(self, *, create: bool = False, migrate: bool = True) -> Registry:
+        """The migrated registry. A registry file that is missing or empty is an error, never
+        silently replaced by an empty one: only `create` (what `lorastrap init` passes) makes one."""
+        path = self.registry_path
+        if create:
+            self.state_dir.mkdir(exist_ok=True)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        elif path is not None:
+            check_registry_file(path, self.root)
+        url = self.database_url
+        if path is not None and path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            # A registry on a read-only medium: SQLite cannot make the WAL index beside it, so it
+            # opens only as immutable. Reading works; a write says "read-only" (CLI boundary).
+            url = f"sqlite:///file:{path.resolve().as_posix()}?immutable=1&uri=true"
+        try:
+            return open_registry(url, migrate=migrate)
+        except (UserError, RegistryError, DBAPIError):
+            raise  # DBAPIError: the CLI boundary says what the database said (damaged, locked ...)
         except Exception as exc:  # a wrong URL or unreachable server is a user problem
             raise UserError(
-                f"cannot open the registry at {self.database_url!r}: {exc.__class__.__name__}: "
+                f"cannot open the registry at {self.registry_location!r}: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}; check [workspace] database_url"
             ) from exc
+
+
+def check_registry_file(path: Path, root: Path) -> None:
+    """Refuse a registry file that is missing, empty or not a file, saying what to do."""
+    restore = ("restore it from a backup (`lorastrap db backup DEST` makes backups), or run "
+               f"`lorastrap init {root}` to start a new, empty registry")
+    if not path.exists():
+        raise RegistryError(f"the registry {path} is missing; {restore}")
+    if not path.is_file():
+        raise RegistryError(f"the registry {path} is not a file; move it away and {restore}")
+    if path.stat().st_size == 0:
+        raise RegistryError(f"the registry {path} is empty (0 bytes, a truncated copy?); {restore}")
+    if not os.access(path, os.R_OK):
+        raise RegistryError(f"the registry {path} is not readable; fix its permissions "
+                            f"(chmod u+rw {path})")
 
 
 def load_workspace(root: Path) -> Workspace:
@@ -132,9 +211,10 @@ def init_workspace(directory: Path, base_model: str = DEFAULT_BASE_MODEL) -> tup
     created = not config_path.exists()
     root.mkdir(parents=True, exist_ok=True)
     if created:
-        atomic_write_text(config_path, DEFAULT_TOML.format(base_model=base_model))
+        # a JSON string is a valid TOML basic string: quotes and line breaks stay inside it
+        atomic_write_text(config_path, DEFAULT_TOML.format(base_model=json.dumps(base_model, ensure_ascii=False)))
     ws = load_workspace(root)
     for d in (ws.state_dir, ws.characters_dir, ws.inbox_dir):
         d.mkdir(parents=True, exist_ok=True)
-    ws.open_registry().close()
+    ws.open_registry(create=True).close()
     return ws, created

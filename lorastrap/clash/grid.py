@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tqdm import tqdm
 
 from lorastrap.clash.blocks import UnetLayout, diffusers_block_weights, lbw_string
 from lorastrap.generation import GeneratedImage, Generator, GenRequest
+from lorastrap.progress import progress_bar
 
 CHARACTER_ONLY = "character-only"
 STYLE_ONLY = "style-only"
@@ -151,7 +151,7 @@ def run_grid(generator: Generator, sections: Sequence[Section], spec: GridSpec,
     memo: dict[str, GeneratedImage] = {}
     cells: list[GridCell] = []
     total = count_cells(sections, spec)
-    with tqdm(total=total, desc="clash grid", unit="img", disable=not show_progress) as bar:
+    with progress_bar(total, "clash grid", "img", enabled=show_progress) as bar:
         for section in sections:
             for variant in section.variants:
                 weights = adapter_weights(variant, section, spec)

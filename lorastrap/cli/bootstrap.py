@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 
 
@@ -32,7 +33,7 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
 
 @click.command("bootstrap")
 @click.argument("name")
-@click.option("--auto-curate", type=int, default=None,
+@click.option("--auto-curate", type=params.ints(1, 1000), default=None,
               help="Keep the N best-ranked candidates automatically (assist ranking; default: none).")
 @pass_app
 def bootstrap_cmd(app, name: str, auto_curate: int | None) -> None:  # type: ignore[no-untyped-def]

@@ -36,6 +36,8 @@ def add(app, name: str, images: tuple[Path, ...], tags: str, trigger: str | None
 
     r = add_character(app.workspace(), name, list(images), tags, trigger=trigger, crop=crop,
                       seed_tags=seed_tags, base_model=base_model)
+    for note in r.notes:
+        click.echo(f"note: {note}")
     click.echo(f"added {r.slug}: trigger {r.trigger!r}, base model {r.base_model}, {len(r.seed_images)} seed image(s)"
                + (f" → {len(r.crops)} crops" if r.crops else ""))
     click.echo(f"dataset v{r.dataset_version}: {r.dataset_items} items (kohya layout) in {r.dataset_dir}")

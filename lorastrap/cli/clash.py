@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, parse_floats, pass_app
 
 
@@ -87,22 +88,22 @@ def _grid_options(func):  # type: ignore[no-untyped-def]
     options = [
         click.option("--weights", default="0.3,0.6,1.0", show_default=True, help="Style weights to test."),
         click.option("--character-weights", default="1.0", show_default=True, help="Character weights to test."),
-        click.option("--seeds", type=int, default=2, show_default=True, help="Seeds per view (same in every row)."),
-        click.option("--seed", type=int, default=1, show_default=True, help="First seed."),
-        click.option("--views", help='Comma-separated views (default "front,from side,from behind").'),
-        click.option("--max-cells", type=int, default=400, show_default=True, help="Refuse bigger grids."),
-        click.option("--threshold", type=float, default=0.8, show_default=True, help="Identity retention to keep."),
+        click.option("--seeds", type=params.ints(1, 64), default=2, show_default=True, help="Seeds per view (same in every row)."),
+        click.option("--seed", type=params.SEED, default=1, show_default=True, help="First seed."),
+        click.option("--views", type=params.TEXT, help='Comma-separated views (default "front,from side,from behind").'),
+        click.option("--max-cells", type=params.ints(1, 100_000), default=400, show_default=True, help="Refuse bigger grids."),
+        click.option("--threshold", type=params.FRACTION, default=0.8, show_default=True, help="Identity retention to keep."),
         click.option("--no-presets", is_flag=True, help="Skip the community block-weight presets."),
-        click.option("--verify-seeds", type=int, default=1, show_default=True, help="Held-out seeds to verify advice."),
-        click.option("--steps", type=int, default=20, show_default=True),
-        click.option("--cfg", type=float, default=6.0, show_default=True),
+        click.option("--verify-seeds", type=params.ints(0, 64), default=1, show_default=True, help="Held-out seeds to verify advice."),
+        click.option("--steps", type=params.SAMPLING_STEPS, default=20, show_default=True),
+        click.option("--cfg", type=params.CFG, default=6.0, show_default=True),
         click.option("--clip-model", type=click.Path(path_type=Path), envvar="LORASTRAP_CLIP_MODEL",
                      help="Local CLIP folder for the identity metric (else a weak model-free fallback)."),
-        click.option("--prompt-extra", default="", help='Tags appended to every prompt, e.g. "1girl, solo".'),
+        click.option("--prompt-extra", type=params.TEXT, default="", help='Tags appended to every prompt, e.g. "1girl, solo".'),
         click.option("--identity", "identity_metric", type=click.Choice(["embedding", "lab-reader"]),
                      default="embedding", show_default=True,
                      help="Identity metric: image embeddings, or the lab world's attribute reader."),
-        click.option("--lora", "lora_id", type=int, help="Character LoRA id (default: its latest character LoRA)."),
+        click.option("--lora", "lora_id", type=params.ID, help="Character LoRA id (default: its latest character LoRA)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -173,7 +174,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
 @click.argument("name")
 @click.option("--style", "style_name", required=True, help="The style LoRA to make compatible.")
 @click.option("--out", type=click.Path(path_type=Path), help="Compat LoRA file (.safetensors).")
-@click.option("--energy", type=float, default=1.0, show_default=True,
+@click.option("--energy", type=params.floats(0, 1, lo_open=True), default=1.0, show_default=True,
               help="Share of the character's update energy whose directions are removed (1 = all).")
 @click.option("--only-flagged", is_flag=True, help="Project only in the blocks the weight-space analysis flags.")
 @click.option("--no-grid", is_flag=True, help="Write the file only; skip the before/after grid.")

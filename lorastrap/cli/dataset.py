@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 
 
@@ -53,7 +54,7 @@ def diff(app, name: str, a: str, b: str, as_json: bool) -> None:  # type: ignore
 @click.argument("name")
 @click.argument("version", required=False)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Target folder.")
-@click.option("--resolution", default=512, show_default=True, help="Resolution for dataset_config.toml.")
+@click.option("--resolution", type=params.RESOLUTION, default=512, show_default=True, help="Resolution for dataset_config.toml.")
 @pass_app
 def export(app, name: str, version: str | None, out: Path | None, resolution: int) -> None:  # type: ignore[no-untyped-def]
     """Write a version in the kohya layout + sd-scripts dataset_config.toml (default: latest)."""

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -26,7 +27,7 @@ def _progress(job: dict) -> str | None:  # type: ignore[type-arg]
 @jobs.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this state.")
 @click.option("--character", help="Only jobs of this character (slug).")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=params.ints(1, 100_000), default=50, show_default=True)
 @json_option
 @pass_app
 def list_(app, status: str | None, character: str | None, limit: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +58,7 @@ def _what(job: dict) -> str:  # type: ignore[type-arg]
 
 
 @jobs.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @json_option
 @pass_app
 def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -82,7 +83,7 @@ def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-de
 
 
 @jobs.command("cancel")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @pass_app
 def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Cancel a queued job, or stop a running one (at its next heartbeat)."""
@@ -94,7 +95,7 @@ def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 
 
 @jobs.command("retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @pass_app
 def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Queue a failed or cancelled job again (it resumes from its checkpoint when it has one)."""
@@ -107,7 +108,7 @@ def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 @jobs.command("add")
 @click.argument("kind")
 @click.option("--character", help="Character (train and bootstrap jobs).")
-@click.option("--dataset", "dataset_version", type=int, help="Dataset version number (train; default latest).")
+@click.option("--dataset", "dataset_version", type=params.ID, help="Dataset version number (train; default latest).")
 @click.option("--payload", default="{}", help='JSON payload for other kinds, e.g. \'{"steps": 20}\' for sleep.')
 @json_option
 @pass_app

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, json_option
 
 
@@ -18,7 +19,7 @@ def model() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write the diffusers model into (replaced if it exists).")
 @click.option("--arch", type=click.Choice(["sd15", "sdxl"]), default="sd15", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=params.SEED, default=0, show_default=True)
 @click.option("--single-file", is_flag=True,
               help="Write OUT.safetensors in the original (ldm/sgm) checkpoint layout plus its config folder OUT/ "
                    "(what --base-model OUT.safetensors reads), instead of a diffusers folder.")

@@ -89,12 +89,12 @@ def variant_cells(gen: LabGenerator, chars: Sequence[Character], char_loras: dic
                   indices: Sequence[int] | None = None) -> dict[str, dict[float, list[dict]]]:
     """{variant: {style weight: [cell per character]}}; the same seeds for every variant and weight.
     Weight 0 (character LoRA alone, style only in the prompt) is computed once per prompt and shared."""
-    from tqdm import tqdm
+    from lorastrap.progress import progress_bar
 
     gen.add_lora(style_path, f"style:{style}")
     out: dict[str, dict[float, list[dict]]] = {v.name: {} for v in variants}
     shared: dict[str | None, list[dict]] = {}  # weight-0 cells per prompt
-    bar = tqdm(total=len(chars) * len(variants), desc=style, unit="variant", disable=not progress)
+    bar = progress_bar(len(chars) * len(variants), style, "variant", enabled=progress)
     for done, c in enumerate(chars):
         index = indices[done] if indices is not None else done  # seeds follow the character's global index
         char_name = f"char:{c.slug}"

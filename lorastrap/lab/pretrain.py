@@ -3,7 +3,7 @@ encoder on cached latents; evaluate generations with the reader; save fp16 safet
 
     python -m lorastrap.lab.pretrain --out DIR [--device cuda] [--time-budget-s 330]
 
-Needs only torch, diffusers, transformers, safetensors, numpy and pillow (tqdm if present), so it
+Needs only torch, diffusers, transformers, safetensors, numpy and pillow (tqdm, if present, for a bar), so it
 runs on a bare GPU machine. Seeded; resumable (`--resume`, state in DIR.ckpt/); the step counts a
 time budget settles on are printed and recorded, and passing them back (`--vae-steps`,
 `--unet-steps`) repeats the run without a budget.

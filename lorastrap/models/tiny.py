@@ -129,7 +129,7 @@ def build_tiny_model(out_dir: Path, arch: str = "sd15", seed: int = 0) -> Path:
     An existing `out_dir` is replaced.
     """
     out_dir = Path(out_dir)
-    with replaced_dir(out_dir) as stage:
+    with replaced_dir(out_dir, marker="model_index.json") as stage:
         pipe = build_pipeline(arch, seed, tokenizer_dir=stage / "_tok")
         shutil.rmtree(stage / "_tok")
         pipe.save_pretrained(str(stage), safe_serialization=True)

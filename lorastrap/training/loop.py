@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from lorastrap.errors import UserError
 from lorastrap.generation import GenContext, native_size, set_sampler
 from lorastrap.models.base import BaseModelRef, as_ref
 from lorastrap.models.device import oom_as_user_error
 from lorastrap.models.hashing import legacy_hash, sha256_file
+from lorastrap.progress import progress_bar
 from lorastrap.training.buckets import bucket_step_for
 from lorastrap.training.checkpoint import CHECKPOINT_NAME, Progress, load_checkpoint, save_checkpoint
 from lorastrap.training.config import TrainConfig
@@ -35,9 +35,9 @@ from lorastrap.training.runtime import RunLog, StopSignals, make_accelerator, we
 from lorastrap.training.samples import on_device, render_samples
 from lorastrap.training.schedule import BatchSchedule
 from lorastrap.training.setup import ADAPTER, Models, read_checked_lora, setup_models
-from lorastrap.training.steps import StepRunner, make_optimizer
+from lorastrap.training.steps import NonFiniteTraining, StepRunner, make_optimizer
 
-__all__ = ["TrainItem", "TrainResult", "TrainingInterrupted", "train_lora"]
+__all__ = ["TrainItem", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "train_lora"]
 _LOG_EVERY = 10
 # Fields that change what is written, not what is learned: they may differ on resume.
 _NOT_FINGERPRINTED = {"save_every_steps", "sample_every_steps", "sample_steps", "sample_cfg",
@@ -47,6 +47,10 @@ _SAVE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.flo
 
 class TrainingInterrupted(UserError):
     """Ctrl-C / SIGTERM: the message says where the checkpoint is and how to resume."""
+
+
+class TrainingDiverged(UserError):
+    """The loss or the gradients became NaN/inf: the run stopped, nothing was written."""
 
 
 @dataclass
@@ -104,17 +108,17 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
     ref = as_ref(base, search_root)
     items, shas = _prepare_items(items)
     # checked before anything is written: a LoRA that does not fit is refused with the workspace untouched
+    if init_from is not None and not Path(init_from).is_file():
+        raise UserError(f"--init-from {init_from}: no such LoRA file; give a .safetensors LoRA")
     init = read_checked_lora(ref, Path(init_from), "--init-from") if init_from else None
     work_dir, cache_dir, out_path = Path(work_dir), Path(cache_dir), Path(out_path)
     accelerator = make_accelerator(cfg.mixed_precision)
     main = accelerator.is_main_process
     device = accelerator.device
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(work_dir / "train.log", enabled=main)
     init_sha = sha256_file(Path(init_from)) if init_from else None
-    log.write(f"start: base={ref.path_or_id} ({ref.arch}, {ref.short_hash}) images={len(items)} "
-              f"init_from={init_from} resume={resume}")
 
+    # Everything that can refuse the inputs (base model, init LoRA, images) runs before the run
+    # folder is made: a refused run leaves nothing behind.
     wdtype = weight_dtype_for(cfg.mixed_precision)
     models = setup_models(ref, cfg, init, device, wdtype)
     resolution = cfg.resolution or native_size(models.pipe)
@@ -123,6 +127,10 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                                                     int(models.pipe.vae_scale_factor)),
                         vae=models.vae, text=models.text, model_hash=ref.sha256, cache_dir=cache_dir,
                         device=device, progress=progress and main)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(work_dir / "train.log", enabled=main)
+    log.write(f"start: base={ref.path_or_id} ({ref.arch}, {ref.short_hash}) images={len(items)} "
+              f"init_from={init_from} resume={resume}")
     log.write(f"cache: {data.cache_stats}")
     # Frozen parts that are fully cached leave the accelerator: memory for bigger batches.
     models.vae.to("cpu")
@@ -196,8 +204,7 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
     for module in trained:
         module.train()
     mid_step = False
-    bar = tqdm(total=cfg.max_train_steps, initial=state.step, desc=title, unit="step",
-               disable=not (progress and main), dynamic_ncols=True)
+    bar = progress_bar(cfg.max_train_steps, title, "step", initial=state.step, enabled=progress and main)
 
     def flush_losses() -> None:
         if pending:
@@ -232,6 +239,15 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                     on_step(state.step, state.loss_history[-1])
                 if stop.requested:
                     raise KeyboardInterrupt
+    except NonFiniteTraining as exc:
+        bar.close()
+        flush_losses()
+        kept = f"the last checkpoint ({ckpt_path}) is kept" if ckpt_path.is_file() else "no checkpoint was saved yet"
+        log.write(f"stopped: {exc}")
+        raise TrainingDiverged(
+            f"training stopped at step {exc.step}/{cfg.max_train_steps}: {exc.reason}; no LoRA was written or "
+            f"registered and {kept}. Lower the learning rate (now {cfg.learning_rate:g}), check the LoRA "
+            "it starts from (--init-from), or train without fp16") from None
     except KeyboardInterrupt:
         bar.close()
         flush_losses()
