@@ -23,11 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorastrap.characters import add_character, get_character  # noqa: E402
-from lorastrap.clash.fix_run import fix_style  # noqa: E402
+from lorastrap.clash.compat import fix_style  # noqa: E402
 from lorastrap.clash.run import ClashOptions, run_clash  # noqa: E402
-from lorastrap.clash.service import add_style  # noqa: E402
+from lorastrap.clash.styles import add_style  # noqa: E402
 from lorastrap.lab import held_out_characters, seed_images  # noqa: E402
-from lorastrap.lab.lora_runs import LoraRecipe, seed_lora, style_lora, trigger_for  # noqa: E402
+from lorastrap.lab.loras import LoraRecipe, seed_lora, style_lora, trigger_for  # noqa: E402
 from lorastrap.models.hashing import sha256_file  # noqa: E402
 from lorastrap.workspace import init_workspace  # noqa: E402
 from registry.models import Lora  # noqa: E402

@@ -146,8 +146,8 @@ def main() -> None:
                                 headers={"accept": "application/json", "x-csrf-token": csrf})
                 trips.append(time.perf_counter() - t)
                 r.raise_for_status()
-        from lorastrap.curation import curate
-        from lorastrap.curation_state import unkeep
+        from lorastrap.method.curation import curate
+        from lorastrap.method.candidates import unkeep
 
         synced = []
         for i in range(max(3, args.trials // 2)):

@@ -1,7 +1,7 @@
 """Game export: background-removed sprite sheets for Godot 4/3, Unity and TexturePacker JSON.
 
 Depends on pillow, numpy and rectpack only (rembg is imported lazily when asked for), and on
-`registry.atomic` for atomic writes. Entry point: `export_sprites(ExportRequest(...))`.
+`lorastrap.kernel.atomic` for atomic writes. Entry point: `export_sprites(ExportRequest(...))`.
 """
 
 from game_export.errors import ExportError

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
 
 THUMB = 160
 SHEET_MIN_CELL = 112  # room for the "id0.98 st0.41" label under small (64 px) cells

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from registry.atomic import atomic_write_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes
 
 _BACKGROUND = (255, 255, 255, 255)
 _TEXT = (20, 20, 20, 255)

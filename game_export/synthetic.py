@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from game_export.frames import PROVENANCE_CHUNK, FrameSpec
-from registry.atomic import atomic_path
+from lorastrap.kernel.atomic import atomic_path
 
 _SUPERSAMPLE = 4
 

@@ -11,17 +11,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lorastrap.captions import caption_for, parse_tags
-from lorastrap.datasets import ItemSpec, create_version, latest_version, list_versions
-from lorastrap.errors import Conflict, NotFound, UserError
+from lorastrap.dataset.captions import caption_for, parse_tags
+from lorastrap.dataset.versions import ItemSpec, create_version, latest_version, list_versions
+from lorastrap.kernel.errors import Conflict, NotFound, UserError
 from lorastrap.image_store import store_image
 from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
-from lorastrap.kohya_dataset import export_kohya
+from lorastrap.dataset.kohya import export_kohya
 from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
 from lorastrap.tags import check_trigger_not_a_tag, identity_tags, set_tags
 from lorastrap.workspace import Workspace
-from registry.atomic import atomic_write_bytes
-from registry.journal import FileJournal
+from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.journal import FileJournal
 from registry.models import Character, DatasetVersion, Image, Lora
 
 
@@ -147,7 +147,7 @@ def add_character(
         specs = [ItemSpec(img.id, caption_for("style", trigger, tag_list, view), repeats) for img, view in items]
         version, _ = create_version(s, character, specs, kind="style", policy="style", note="seed")
         out = ws.datasets_dir(slug) / f"v{version.number}"
-        from lorastrap.datasets import version_items
+        from lorastrap.dataset.versions import version_items
 
         export_kohya(version_items(s, version), ws.blobs, out, trigger=trigger, identity_tags=tag_list)
         return AddResult(

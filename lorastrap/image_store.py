@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.blobs import BlobStore, sha256_bytes
-from registry.journal import FileJournal
+from lorastrap.kernel.journal import FileJournal
 from registry.models import Image
 
 ORIGINS = ("seed", "crop", "generated", "edited", "imported")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from game_export.decode import DecodeError, decode_image
-from lorastrap.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.errors import UserError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 CROP_MODES = ("zoom", "quad", "none")
@@ -32,7 +32,7 @@ def is_image_name(path: Path) -> bool:
 
 
 def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) -> LoadedImage:
-    """Open and fully decode an image (game_export.decode: EXIF rotation, 16-bit, palette
+    """Open and fully decode an image (lorastrap.kernel.imageio: EXIF rotation, 16-bit, palette
     transparency, CMYK/ICC to sRGB; animations refused), or raise a one-line UserError."""
     path = Path(path)
     if not path.exists():

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.captions import parse_tags
-from lorastrap.errors import UserError
+from lorastrap.dataset.captions import parse_tags
+from lorastrap.kernel.errors import UserError
 from registry.models import Character, CharacterTag, Tag
 
 ROLES = ("identity", "variable", "negative")
@@ -71,7 +71,7 @@ def check_trigger_not_a_tag(trigger: str, tags: Sequence[str]) -> None:
 def check_tag_roles(s: Session, character: Character, tags: Sequence[str], role: str) -> None:
     """A tag has one meaning: not two roles, not the trigger, and an identity tag is not a seed tag
     (what the seed images show — their view, their style — stays in every caption)."""
-    from lorastrap.curation import source_items
+    from lorastrap.method.curation import source_items
 
     wanted = parse_tags(tags)
     check_trigger_not_a_tag(character.trigger, wanted)

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from lorastrap.embedding import ImageEmbedder, cosine_similarity, paired_similarity
+from lorastrap.models.embedding import ImageEmbedder, cosine_similarity, paired_similarity
 
 
 @runtime_checkable

@@ -21,10 +21,10 @@ from lorastrap.clash.metrics import (
 )
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification, visibility_note
-from lorastrap.clash.service import base_of, character_lora, load_registered, resolve_style
+from lorastrap.clash.styles import base_of, character_lora, load_registered, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
-from lorastrap.embedding import default_embedder
-from lorastrap.errors import UserError
+from lorastrap.models.embedding import default_embedder
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.lora import LoraFile
 from lorastrap.models.lora.triggers import propose_trigger
 from lorastrap.models.lora.validate import BaseModules
@@ -272,7 +272,7 @@ def default_out(ws: Workspace, slug: str) -> Path:
 
 def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, str]] = ()):
     """ONE pipeline with the character LoRA and every style LoRA loaded as named adapters."""
-    from lorastrap.generation import Generator
+    from lorastrap.models.generation import Generator
     from lorastrap.models.base import resolve_base_model
 
     gen = Generator(resolve_base_model(ctx.base_spec, ws.root))

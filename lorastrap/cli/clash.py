@@ -30,7 +30,7 @@ def style() -> None:
 @pass_app
 def style_add(app, path: Path, name: str, trigger: str | None, character: str | None, replace: bool) -> None:  # type: ignore[no-untyped-def]
     """Validate a LoRA file (names, shapes, values, architecture against the base model) and register it."""
-    from lorastrap.clash.service import add_style
+    from lorastrap.clash.styles import add_style
 
     info = add_style(app.workspace(), path, name, trigger=trigger, character=character, replace=replace)
     click.echo(f"registered style {info.name} (#{info.id}): {info.arch or 'unknown arch'}, {info.key_format} keys, "
@@ -52,7 +52,7 @@ def style_add(app, path: Path, name: str, trigger: str | None, character: str | 
 @pass_app
 def style_list(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """List registered style LoRAs (external and compat)."""
-    from lorastrap.clash.service import list_styles
+    from lorastrap.clash.styles import list_styles
 
     rows = list_styles(app.workspace())
     if as_json:
@@ -184,7 +184,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
 def fix_cmd(app, name: str, style_name: str, out: Path | None, energy: float, only_flagged: bool,  # type: ignore[no-untyped-def]
             no_grid: bool, report_out: Path | None, **kw) -> None:
     """Write a compat style LoRA with the character's subspace projected out, and show before/after."""
-    from lorastrap.clash.fix_run import fix_style
+    from lorastrap.clash.compat import fix_style
 
     r = fix_style(app.workspace(), name, style_name, out, energy=energy, only_flagged=only_flagged, grid=not no_grid,
                   report_out=report_out, options=_options([style_name], None, kw))

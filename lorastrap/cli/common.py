@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

@@ -61,7 +61,7 @@ def sprites(app, name: str, as_json: bool, no_progress: bool, **options) -> None
     TexturePacker hash file (PixiJS, Phaser load.atlas) and an Aseprite file (Phaser
     load.aseprite + createFromAseprite). Fields: docs/formats-export.md.
     """
-    from lorastrap.sprite_export import SpriteOptions, export_character_sprites
+    from lorastrap.export.sprites import SpriteOptions, export_character_sprites
 
     summary = export_character_sprites(app.workspace(), name,
                                        SpriteOptions(progress=not no_progress, **options))

@@ -62,7 +62,7 @@ def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
     from lorastrap.lab.eval import FidelityConfig, run_fidelity
     from lorastrap.lab.eval_parallel import run_fidelity_parallel
-    from lorastrap.lab.lora_runs import LoraRecipe
+    from lorastrap.lab.loras import LoraRecipe
     from lorastrap.models.threads import use_small_model_threads
 
     if device in (None, "cpu"):

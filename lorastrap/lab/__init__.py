@@ -22,7 +22,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 def lab_model_dir() -> Path:
     """The shipped lab model (a diffusers folder: loads with from_pretrained, offline)."""
     if not (WEIGHTS_DIR / "model_index.json").is_file():
-        from lorastrap.errors import PreconditionFailed
+        from lorastrap.kernel.errors import PreconditionFailed
 
         raise PreconditionFailed(f"the lab model is missing from {WEIGHTS_DIR}; reinstall lorastrap "
                                  "or build it with `lorastrap lab pretrain --out DIR`")

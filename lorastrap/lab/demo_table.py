@@ -29,7 +29,7 @@ def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, s
     """All-attribute (identity) accuracy per view of the base model with the tags spelled out, each
     style round prompted as the method prompts it, and the final LoRA prompted with its trigger."""
     from lorastrap.lab.eval import Arm, FidelityConfig, fidelity_table, measure_arm, tags_prompt
-    from lorastrap.lab.lora_runs import LabGenerator
+    from lorastrap.lab.loras import LabGenerator
     from lorastrap.lab.world import HELD_OUT
 
     character = HELD_OUT[0]  # the demo's seed character (lorastrap.demo.draw_seed)

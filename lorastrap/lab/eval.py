@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from lorastrap.lab.lora_runs import LabGenerator, LoraRecipe, seed_lora, trigger_for
+from lorastrap.lab.loras import LabGenerator, LoraRecipe, seed_lora, trigger_for
 from lorastrap.lab.scoring import score
 from lorastrap.lab.world import HELD_OUT, Character, caption
 
@@ -120,7 +120,7 @@ def _summary(cfg: FidelityConfig, chars: Sequence[Character], per_arm: dict[str,
 
 
 def _write(out_dir: Path, results: dict, tables: str) -> None:
-    from registry.atomic import atomic_write_text
+    from lorastrap.kernel.atomic import atomic_write_text
 
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=str))
     atomic_write_text(out_dir / "tables.md", tables)

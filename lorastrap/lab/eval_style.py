@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from lorastrap.lab.lora_runs import LabGenerator, style_lora
+from lorastrap.lab.loras import LabGenerator, style_lora
 from lorastrap.lab.reader import style_score
 from lorastrap.lab.scoring import score
 from lorastrap.lab.world import Character
@@ -24,7 +24,7 @@ def projection_fix(style: Path, character: Path, out: Path, *, sides: str = "col
                    energy: float = 1.0) -> Path:
     """The clash report's fix: project the style off the character's subspace (clash/fix.py);
     `functools.partial(projection_fix, sides="both")` is the two-sided variant."""
-    from lorastrap.clash.fix import compat_lora, compat_metadata
+    from lorastrap.clash.projection import compat_lora, compat_metadata
     from lorastrap.models.lora import read_lora, save_lora
 
     s, c = read_lora(style), read_lora(character)
@@ -89,7 +89,7 @@ def variant_cells(gen: LabGenerator, chars: Sequence[Character], char_loras: dic
                   indices: Sequence[int] | None = None) -> dict[str, dict[float, list[dict]]]:
     """{variant: {style weight: [cell per character]}}; the same seeds for every variant and weight.
     Weight 0 (character LoRA alone, style only in the prompt) is computed once per prompt and shared."""
-    from lorastrap.progress import progress_bar
+    from lorastrap.kernel.progress import progress_bar
 
     gen.add_lora(style_path, f"style:{style}")
     out: dict[str, dict[float, list[dict]]] = {v.name: {} for v in variants}

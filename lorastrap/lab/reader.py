@@ -225,7 +225,7 @@ def reader_identity_score(image: Image.Image,
 
 def read_files(paths: Sequence[Path]) -> list[dict]:
     """Readings of image files: attributes and style scores (for `lorastrap lab read`)."""
-    from lorastrap.errors import UserError
+    from lorastrap.kernel.errors import UserError
 
     rows = []
     for path in paths:

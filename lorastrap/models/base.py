@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.hashing import model_hash
 from lorastrap.models.safetensors_io import check_safetensors, safetensors_keys
 

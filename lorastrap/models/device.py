@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:

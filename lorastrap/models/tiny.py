@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from registry.atomic import replaced_dir
+from lorastrap.kernel.atomic import replaced_dir
 
 TINY_RESOLUTION = 64
 ARCHES = ("sd15", "sdxl")

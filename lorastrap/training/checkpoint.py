@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.safetensors_io import load_safetensors
-from registry.atomic import atomic_write_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 

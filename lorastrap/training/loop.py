@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
-from lorastrap.generation import GenContext, native_size, set_sampler
+from lorastrap.kernel.errors import UserError
+from lorastrap.models.generation import GenContext, native_size, set_sampler
 from lorastrap.models.base import BaseModelRef, as_ref
 from lorastrap.models.device import oom_as_user_error
 from lorastrap.models.hashing import legacy_hash, sha256_file
-from lorastrap.progress import progress_bar
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.training.buckets import bucket_step_for
 from lorastrap.training.checkpoint import CHECKPOINT_NAME, Progress, load_checkpoint, save_checkpoint
 from lorastrap.training.config import TrainConfig
@@ -144,7 +144,7 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                  "base_model": {"spec": ref.path_or_id, "kind": ref.kind, "arch": ref.arch, "sha256": ref.sha256},
                  "init_from": {"path": str(init_from), "sha256": init_sha} if init_from else None}
     if main:
-        from registry.atomic import atomic_write_text
+        from lorastrap.kernel.atomic import atomic_write_text
         atomic_write_text(work_dir / "config.json", json.dumps(effective, indent=2, default=str))
 
     if cfg.gradient_checkpointing:

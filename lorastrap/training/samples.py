@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
-from lorastrap.generation import GenContext, GeneratedImage, GenRequest, run_requests, save_generated
+from lorastrap.models.generation import GenContext, GeneratedImage, GenRequest, run_requests, save_generated
 from lorastrap.training.config import TrainConfig
 
 GRID_COLUMNS = 4

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from lorastrap.errors import Conflict, NotFound, PreconditionFailed, UserError
+from lorastrap.kernel.errors import Conflict, NotFound, PreconditionFailed, UserError
 from lorastrap.ui.security import Guard, GuardMiddleware
 from lorastrap.workspace import Workspace
 

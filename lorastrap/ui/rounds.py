@@ -13,10 +13,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorastrap.curation import curated_files, is_partial_name
+from lorastrap.method.curation import curated_files, is_partial_name
 from lorastrap.images import is_image_name
 from lorastrap.workspace import Workspace
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
 
 SHEET_NAME = "contact-sheet.png"
 
@@ -56,7 +56,7 @@ def _signature(paths: list[Path]) -> dict[str, list[int]]:
 
 def ranked_round(ws: Workspace, slug: str, round_no: int) -> dict[str, dict]:
     """{name: {rank, view, score, duplicate_of}} for the round, from the cache or ranked now."""
-    from lorastrap.curation_assist import rank_candidates
+    from lorastrap.method.assist import rank_candidates
 
     folder = ws.candidates_dir(slug, round_no)
     present = _signature(_images(folder))
@@ -78,7 +78,7 @@ def ranked_round(ws: Workspace, slug: str, round_no: int) -> dict[str, dict]:
 
 def round_candidates(ws: Workspace, slug: str, round_no: int) -> list[Candidate]:
     """Every candidate of the round, open and rejected, best first (unranked ones last)."""
-    from lorastrap.coverage import png_view
+    from lorastrap.method.coverage import png_view
 
     folder = ws.candidates_dir(slug, round_no)
     entries = ranked_round(ws, slug, round_no) if _images(folder) else {}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.lora.arch import detect_arch
 from lorastrap.models.lora.core import LoraFile, LoraFormatError, LoraModule
 from lorastrap.models.lora.names import (

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.base import BaseModelRef
 from lorastrap.models.checkpoint_layout import TEXT_ENCODERS, UNET_PREFIX, openclip_module_shapes
 from lorastrap.models.lora.arch import ARCH_LABELS

@@ -1,0 +1,97 @@
+"""Generating candidate images of a character with its LoRA, registered with provenance.
+
+One pipeline serves the whole batch (views × seeds). Files are written atomically; the image rows
+(origin `generated`, provenance JSON) are registered in one transaction afterwards, and if that
+fails the files written by this call are removed again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select
+
+from lorastrap.dataset.captions import caption_for, join_tags, parse_tags
+from lorastrap.characters import get_character
+from lorastrap.method.curation import carried_seed_tags
+from lorastrap.kernel.errors import NotFound, UserError
+from lorastrap.image_store import store_image
+from lorastrap.tags import identity_tags, tags_of
+from lorastrap.method.view_plan import PlannedImage
+from lorastrap.workspace import Workspace
+from lorastrap.kernel.journal import FileJournal
+from registry.models import Lora
+
+DEFAULT_STEPS = 20
+DEFAULT_CFG = 6.0
+
+
+def _file_stem(view: str, seed: int) -> str:
+    return f"{re.sub(r'[^a-z0-9]+', '-', view.lower()).strip('-') or 'view'}-{seed}"
+
+
+def _pick_lora(s, character_id: int, lora_id: int | None) -> Lora | None:  # type: ignore[no-untyped-def]
+    if lora_id is not None:
+        row = s.get(Lora, lora_id)
+        if row is None:
+            raise NotFound(f"no LoRA #{lora_id}; see `lorastrap lineage <character>`")
+        return row
+    rows = s.scalars(select(Lora).where(Lora.character_id == character_id, Lora.status == "ready",
+                                        Lora.kind.in_(("style", "character"))).order_by(Lora.id.desc()))
+    return rows.first()
+
+
+def generate_candidates(
+    ws: Workspace, slug: str, views: Sequence[str] | None = None, per_view: int = 4, seed: int = 0,
+    lora_id: int | None = None, out_dir: Path | None = None, extra_prompt: str = "",
+    negative: str | None = None, *, plan: Sequence[PlannedImage] | None = None,
+    round_no: int | None = None, steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG,
+    weight: float = 1.0, sampler: str = "ddim", progress: bool = True,
+) -> list[Path]:
+    """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
+    (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
+    (default candidates/r<round>/), and register each as a `generated` image."""
+    from lorastrap.models.generation import Generator, GenRequest, save_generated
+    from lorastrap.models.base import resolve_base_model
+
+    with ws.open_registry() as reg, reg.session() as s:
+        c = get_character(s, slug)
+        lora = _pick_lora(s, c.id, lora_id)
+        carried = carried_seed_tags(s, c, [*(views or ()), *ws.config.bootstrap.views, *(p.view for p in plan or ())])
+        info = dict(slug=c.slug, id=c.id, trigger=c.trigger, identity=identity_tags(c),
+                    negative_tags=tags_of(c, "negative"), base=c.base_model or ws.config.workspace.base_model,
+                    round=c.round if round_no is None else round_no,
+                    lora=(lora.id, lora.name, lora.kind, ws.abs(lora.file_path)) if lora else None)
+    if plan is None:
+        chosen = list(views) if views else list(ws.config.bootstrap.views)
+        if per_view < 1 or not chosen:
+            raise UserError("nothing to generate: give at least one view and --per-view ≥ 1")
+        plan = [PlannedImage(v, seed + i) for v in chosen for i in range(per_view)]
+    policy = "character" if info["lora"] and info["lora"][2] == "character" else "style"
+    neg = negative if negative is not None else join_tags(
+        parse_tags([ws.config.bootstrap.negative_prompt, *info["negative_tags"]]))
+    extra = parse_tags([*carried, *(parse_tags(extra_prompt) if extra_prompt else [])])
+    requests = [GenRequest(prompt=caption_for(policy, info["trigger"], info["identity"], [p.view, *extra]),
+                           negative_prompt=neg, seed=p.seed, steps=steps, cfg=cfg, view=p.view,
+                           extra={"character": info["slug"], "round": info["round"], "variable_tags": extra,
+                                  "lora_id": info["lora"][0] if info["lora"] else None})
+                for p in plan]
+    out_dir = Path(out_dir) if out_dir else ws.candidates_dir(info["slug"], info["round"])
+
+    with Generator(resolve_base_model(info["base"], ws.root), scheduler=sampler) as gen:
+        if info["lora"]:
+            gen.add_lora(info["lora"][3], info["lora"][1])
+            gen.set_weights({info["lora"][1]: weight})
+        images = gen.generate(requests, progress=progress)
+
+    paths: list[Path] = []
+    with FileJournal() as journal, ws.open_registry() as reg, reg.session() as s:
+        for planned, img in zip(plan, images):
+            path = journal.will_create(out_dir / f"{_file_stem(planned.view, planned.seed)}.png")
+            save_generated(img, path)
+            store_image(s, ws.blobs, path.read_bytes(), origin="generated", character_id=info["id"],
+                        journal=journal, file_name=path.name, provenance=img.provenance)
+            paths.append(path)
+    return paths
