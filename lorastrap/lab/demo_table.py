@@ -28,7 +28,8 @@ def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, s
                   views: Sequence[str] = TABLE_VIEWS) -> tuple[dict[str, dict], str]:
     """All-attribute (identity) accuracy per view of the base model with the tags spelled out, each
     style round prompted as the method prompts it, and the final LoRA prompted with its trigger."""
-    from lorastrap.lab.eval import Arm, FidelityConfig, fidelity_table, measure_arm, tags_prompt
+    from lorastrap.lab.arms import Arm, FidelityConfig, tags_prompt
+    from lorastrap.lab.eval import fidelity_table, measure_arm
     from lorastrap.lab.loras import LabGenerator
     from lorastrap.lab.world import HELD_OUT
 

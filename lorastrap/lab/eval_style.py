@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
+from lorastrap.lab.arms import FidelityConfig, trigger_prompt
 from lorastrap.lab.loras import LabGenerator, style_lora
 from lorastrap.lab.reader import style_score
 from lorastrap.lab.scoring import score
 from lorastrap.lab.world import Character
-
-if TYPE_CHECKING:
-    from lorastrap.lab.eval import FidelityConfig
 
 # (style LoRA, character LoRA, output path) → the fixed style LoRA
 StyleFix = Callable[[Path, Path, Path], Path]
@@ -65,12 +63,10 @@ def _interp(curve: list[tuple[float, float]], x: float) -> float:
     return pts[-1][1]
 
 
-def style_cell(gen: LabGenerator, c: Character, index: int, cfg: "FidelityConfig", style: str,
+def style_cell(gen: LabGenerator, c: Character, index: int, cfg: FidelityConfig, style: str,
                weights: dict, prompt_style: str | None = None) -> dict:
     """Identity accuracy and mean `style` strength of one character over the views × seeds;
     `prompt_style` replaces the style words of the prompt ("" leaves them out)."""
-    from lorastrap.lab.eval import trigger_prompt
-
     words = style if prompt_style is None else prompt_style
     prompts, seeds, truths = [], [], []
     for v in cfg.views:
@@ -84,7 +80,7 @@ def style_cell(gen: LabGenerator, c: Character, index: int, cfg: "FidelityConfig
 
 
 def variant_cells(gen: LabGenerator, chars: Sequence[Character], char_loras: dict[str, Path],
-                  cfg: "FidelityConfig", style: str, style_path: Path, variants: Sequence[StyleVariant],
+                  cfg: FidelityConfig, style: str, style_path: Path, variants: Sequence[StyleVariant],
                   work: Path, weights: Sequence[float] | None = None, progress: bool = False,
                   indices: Sequence[int] | None = None) -> dict[str, dict[float, list[dict]]]:
     """{variant: {style weight: [cell per character]}}; the same seeds for every variant and weight.
@@ -147,7 +143,7 @@ def survival_variants(fix: StyleFix = projection_fix, blocks: Mapping[str, float
 
 
 def run_style_survival(gen: LabGenerator, chars: Sequence[Character], char_loras: dict[str, Path],
-                       cfg: "FidelityConfig", work: Path, *, fix: StyleFix = projection_fix,
+                       cfg: FidelityConfig, work: Path, *, fix: StyleFix = projection_fix,
                        blocks: Mapping[str, float] | None = None,
                        variants: Sequence[StyleVariant] | None = None, indices: Sequence[int] | None = None,
                        progress: bool = True) -> dict:

@@ -99,7 +99,7 @@ def build_pipeline(arch: str = "sd15", seed: int = 0, tokenizer_dir: Path | None
     """The tiny pipeline in memory (random weights from `seed`)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from lorastrap.models.base import quiet_diffusers
+    from lorastrap.models.device import quiet_diffusers
     from lorastrap.models.tokenizer import write_offline_clip_tokenizer
 
     quiet_diffusers()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lorastrap.lab import held_out_characters, seed_images
-from lorastrap.lab.eval import trigger_prompt
+from lorastrap.lab.arms import trigger_prompt
 from lorastrap.lab.loras import LabGenerator, LoraRecipe, seed_lora
 from lorastrap.lab.scoring import score
 
