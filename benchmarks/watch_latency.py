@@ -28,9 +28,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import lorastrap.watch.observer as watcher_mod  # noqa: E402
+from lorastrap.characters import add_character  # noqa: E402
 from lorastrap.jobs import queue as jobs  # noqa: E402
 from lorastrap.watch.reactions import Reporter  # noqa: E402
-from lorastrap.characters import add_character  # noqa: E402
 from lorastrap.workspace import init_workspace, load_workspace  # noqa: E402
 
 CHARACTERS = 5

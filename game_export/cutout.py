@@ -15,11 +15,11 @@ from PIL import Image, ImageOps
 
 from game_export.alpha import AlphaCleanup, cleanup
 from game_export.background import NoRemover, Remover
-from lorastrap.kernel.imageio import DecodeError, decode_image
 from game_export.directions import OTHER_SIDE, SIDE, assign_directions, direction_sort_key
 from game_export.errors import ExportError
 from game_export.frames import FrameSpec, assign_names, safe_name
 from game_export.layout import Trimmed, trim
+from lorastrap.kernel.imageio import DecodeError, decode_image
 
 
 @dataclass(frozen=True)

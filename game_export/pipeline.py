@@ -16,7 +16,6 @@ from PIL import Image
 
 from game_export.atlas import render_pages
 from game_export.background import make_remover
-from lorastrap.kernel.budget import gib, over_budget
 from game_export.contact_sheet import SheetCell, make_contact_sheet
 from game_export.cutout import Cutout, cut_out_all, group_frames
 from game_export.errors import ExportError
@@ -30,6 +29,7 @@ from game_export.writers.godot import godot_spriteframes, res_join
 from game_export.writers.texturepacker import json_name, split_animations, texturepacker_json
 from game_export.writers.unity import unity_metas
 from lorastrap.kernel.atomic import replaced_dir
+from lorastrap.kernel.budget import gib, over_budget
 
 PREVIEW_COLUMNS = 8
 PREVIEW_MIN_CELL = 112

@@ -1,4 +1,4 @@
-"""Characters: `character add|list|show|rm` as library functions."""
+"""Characters: `character add|list|show|rm` and `tags show|add|remove|set` as library functions."""
 
 from __future__ import annotations
 
@@ -11,26 +11,29 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lorastrap.dataset.captions import caption_for, parse_tags
+from lorastrap.dataset.captions import caption_for
+from lorastrap.dataset.kohya import export_kohya
+from lorastrap.dataset.sources import source_items
 from lorastrap.dataset.versions import ItemSpec, create_version, latest_version, list_versions
-from lorastrap.kernel.errors import Conflict, NotFound, UserError
 from lorastrap.image_store import store_image
 from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
-from lorastrap.dataset.kohya import export_kohya
-from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
-from lorastrap.tags import check_trigger_not_a_tag, identity_tags, set_tags
-from lorastrap.workspace import Workspace
 from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.errors import Conflict, UserError
 from lorastrap.kernel.journal import FileJournal
+from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
+from lorastrap.queries import get_character
+from lorastrap.tags import (
+    ROLES,
+    add_tags,
+    check_trigger_not_a_tag,
+    identity_tags,
+    parse_tags,
+    remove_tags,
+    set_tags,
+    tags_of,
+)
+from lorastrap.workspace import Workspace
 from registry.models import Character, DatasetVersion, Image, Lora
-
-
-def get_character(s: Session, name_or_slug: str) -> Character:
-    slug = slugify(name_or_slug)
-    character = s.scalars(select(Character).where(Character.slug == slug)).first()
-    if character is None:
-        raise NotFound(f"no character {name_or_slug!r}; see `lorastrap character list`")
-    return character
 
 
 @dataclass
@@ -211,3 +214,34 @@ def remove_character(ws: Workspace, name: str, *, purge_files: bool = False) -> 
     if purge_files and folder.exists():
         shutil.rmtree(folder)
     return {"slug": slug, "folder": str(folder), "folder_kept": folder.exists()}
+
+
+def check_tag_roles(s: Session, character: Character, tags: Sequence[str], role: str) -> None:
+    """A tag has one meaning: not two roles, not the trigger, and an identity tag is not a seed tag
+    (what the seed images show — their view, their style — stays in every caption)."""
+    wanted = parse_tags(tags)
+    check_trigger_not_a_tag(character.trigger, wanted)
+    for other in ROLES:
+        if other != role and (both := [t for t in wanted if t in tags_of(character, other)]):
+            raise UserError(f"{', '.join(both)} is already {'an' if other[0] in 'aeiou' else 'a'} {other} tag of "
+                            f"{character.slug}; remove it "
+                            f"there first (`lorastrap tags remove {character.slug} \"{both[0]}\" --role {other}`)")
+    if role == "identity":
+        seed = {t for _, shown in source_items(s, character) for t in shown}
+        if both := [t for t in wanted if t in seed]:
+            raise UserError(f"{', '.join(both)} is a seed tag of {character.slug} (what the seed images show, "
+                            "kept in every caption), not who the character is; it cannot be an identity tag")
+
+
+def edit_tags(ws, name: str, op: str, tags: Sequence[str] = (), role: str = "identity") -> list[str]:  # type: ignore[no-untyped-def]
+    """`tags show|add|remove|set` on a workspace; returns the tags of that role afterwards."""
+    with ws.open_registry() as reg, reg.session() as s:
+        character = get_character(s, name)
+        if op == "show":
+            return tags_of(character, role)
+        if op != "remove" and not parse_tags(tags):
+            raise UserError("no tags given; pass them comma-separated, e.g. \"green eyes, long hair\"")
+        if op in ("add", "set"):
+            check_tag_roles(s, character, tags, role)
+        fn = {"add": add_tags, "remove": remove_tags, "set": set_tags}[op]
+        return fn(s, character, tags, role)

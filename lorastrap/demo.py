@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorastrap.method.step import bootstrap_step, character_status
 from lorastrap.characters import add_character
+from lorastrap.method.step import bootstrap_step, character_status
 from lorastrap.workspace import CONFIG_NAME, Workspace, init_workspace, load_workspace
 
 DEMO_NAME = "Kitsune"
@@ -50,8 +50,8 @@ class DemoReport:
 
 
 def lab_model_available() -> bool:
-    from lorastrap.models.base import _lab_model_dir
     from lorastrap.kernel.errors import UserError
+    from lorastrap.models.base import _lab_model_dir
 
     try:
         _lab_model_dir()
@@ -96,7 +96,6 @@ def draw_seed(folder: Path, count: int = 4) -> tuple[list[Path], list[str]]:
 def run_demo(directory: Path | None = None, size: str = "full", base_model: str | None = None,
              echo: Callable[[str], None] = print) -> DemoReport:
     from lorastrap.lab.world import VIEWS
-
     from lorastrap.models.threads import use_small_model_threads
 
     use_small_model_threads()
@@ -170,8 +169,8 @@ def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir:
 
 def _export(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None]) -> None:
     """Frames of every view from the character LoRA, exported as direction rows."""
-    from lorastrap.method.generate import generate_candidates
     from lorastrap.export.sprites import SpriteOptions, export_character_sprites
+    from lorastrap.method.generate import generate_candidates
 
     frames = ws.exports_dir(slug) / "frames"
     generate_candidates(ws, slug, views=list(ws.config.bootstrap.views), per_view=2, seed=7, out_dir=frames)

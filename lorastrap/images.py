@@ -1,4 +1,4 @@
-"""Loading and validating user images; seed crops."""
+"""Loading and validating user images, the image files of a folder a person edits, seed crops."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.kernel.imageio import DecodeError, decode_image
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 CROP_MODES = ("zoom", "quad", "none")
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", "~")
 
 
 @dataclass
@@ -29,6 +30,27 @@ class LoadedImage:
 
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def is_partial_name(name: str) -> bool:
+    """Files a copy or a download is still writing, or hidden files: never read them."""
+    return name.startswith(".") or name.endswith(PARTIAL_SUFFIXES)
+
+
+def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, ignored non-image files) in a curated folder, sorted; partial files are skipped."""
+    images: list[Path] = []
+    ignored: list[Path] = []
+    if not folder.is_dir():
+        return images, ignored
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or is_partial_name(path.name):
+            continue
+        if is_image_name(path):
+            images.append(path)
+        elif path.suffix.lower() != ".txt":
+            ignored.append(path)
+    return images, ignored
 
 
 def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) -> LoadedImage:

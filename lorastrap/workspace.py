@@ -11,8 +11,8 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from lorastrap.config import DEFAULT_BASE_MODEL, DEFAULT_TOML, Config
-from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.errors import UserError
 from registry.blobs import BlobStore
 from registry.db import Registry, open_registry, sqlite_url
 from registry.errors import RegistryError

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, PngImagePlugin
 
-
 # ======================================================================================
 # foundation: workspace, seed images, running the CLI, snapshots of a workspace's files
 # ======================================================================================
@@ -296,8 +295,8 @@ UI_SETTINGS = "\n[training]\nmax_train_steps = 3\nresolution = 64\nsample_steps 
 def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # type: ignore[no-untyped-def]
     """Thresholds 4 → 6 → 8, round 1 trained and its candidates generated. `model` "lab": the
     shipped lab model and a lab-world seed (pictures worth a screenshot), else a model folder."""
-    from lorastrap.method.step import bootstrap_step
     from lorastrap.characters import add_character
+    from lorastrap.method.step import bootstrap_step
     from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
 
     ws, _ = init_workspace(root)

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lorastrap.characters import add_character, list_characters
+from lorastrap.characters import add_character, edit_tags, list_characters
 from lorastrap.kernel.errors import UserError
-from lorastrap.tags import edit_tags
 
 
 @pytest.fixture

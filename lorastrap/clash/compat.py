@@ -9,20 +9,28 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from lorastrap.clash.projection import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata
 from lorastrap.clash.grid import GRID, Section
 from lorastrap.clash.persist import assign_image_paths, persist_run
+from lorastrap.clash.projection import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata
 from lorastrap.clash.report import build_report
 from lorastrap.clash.run import (
-    ClashOptions, Context, StyleRef, check_budget, grid_spec, load_context, measure, open_generator, plan_sections,
+    ClashOptions,
+    Context,
+    StyleRef,
+    check_budget,
+    grid_spec,
+    load_context,
+    measure,
+    open_generator,
+    plan_sections,
     report_header,
 )
 from lorastrap.clash.weightspace import analyse
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.journal import FileJournal
 from lorastrap.models.lora import kohya_tensors, read_lora, write_lora_file
 from lorastrap.models.lora.validate import check_fits
 from lorastrap.workspace import Workspace
-from lorastrap.kernel.journal import FileJournal
 from registry.models import Lora
 
 

@@ -10,24 +10,40 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.characters import get_character
 from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
 from lorastrap.clash.grid import (
-    CHARACTER_ONLY, GRID, NO_TRIGGER, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
+    CHARACTER_ONLY,
+    GRID,
+    NO_TRIGGER,
+    STYLE_ONLY,
+    GridCell,
+    GridSpec,
+    Section,
+    Variant,
+    run_grid,
+    variant_with_blocks,
 )
 from lorastrap.clash.metrics import (
-    CachedEmbedder, EmbeddingIdentity, EmbeddingStyle, IdentityMetric, ReaderIdentity, ReaderStyle, RowScores,
-    StyleMetric, metric_labels, score_grid,
+    CachedEmbedder,
+    EmbeddingMetrics,
+    EmbeddingStyle,
+    IdentityMetric,
+    MetricSource,
+    RowScores,
+    StyleMetric,
+    metric_labels,
+    score_grid,
 )
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification, visibility_note
 from lorastrap.clash.styles import base_of, character_lora, load_registered, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
-from lorastrap.models.embedding import default_embedder
 from lorastrap.kernel.errors import UserError
+from lorastrap.models.embedding import default_embedder
 from lorastrap.models.lora import LoraFile
 from lorastrap.models.lora.triggers import propose_trigger
 from lorastrap.models.lora.validate import BaseModules
+from lorastrap.queries import get_character
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
 
@@ -53,9 +69,8 @@ class ClashOptions:
     clip_model: str | None = None
     lora_id: int | None = None
     show_progress: bool = True
-    identity_metric: str = "embedding"  # "embedding" (CLIP or the weak fallback) | "lab-reader"
     extra_prompt: str = ""  # appended to every prompt (e.g. "1girl, solo")
-    identity: IdentityMetric | None = None  # a custom metric object overrides identity_metric
+    metrics: MetricSource | None = None  # None: embedding cosine (CLIP or the weak fallback)
 
 
 @dataclass
@@ -166,26 +181,6 @@ def _curated(ws: Workspace, slug: str, limit: int = 40) -> list[Image.Image]:
     return images
 
 
-def identity_metric(name: str, embedder: CachedEmbedder, tags: Sequence[str]) -> IdentityMetric:
-    if name == "embedding":
-        return EmbeddingIdentity(embedder)
-    if name == "lab-reader":
-        try:
-            return ReaderIdentity(list(tags))
-        except ValueError as exc:  # the tags name no lab attribute
-            raise UserError(f"--identity lab-reader needs lab identity tags (hair, ears, tail, dress): {exc}") from exc
-    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
-
-
-def style_metrics(mode: str, sections: Sequence[Section], embedder: CachedEmbedder) -> dict[str, StyleMetric]:
-    """In lab mode, a section whose style trigger is a lab style is scored by the lab's style reader."""
-    if mode != "lab-reader":
-        return {}
-    from lorastrap.lab.world import STYLES
-
-    return {sec.style: ReaderStyle(sec.trigger) for sec in sections if sec.trigger in STYLES}
-
-
 @dataclass
 class Measured:
     cells: list[GridCell]
@@ -203,8 +198,9 @@ def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec:
             opts: ClashOptions) -> Measured:
     """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
     embedder = CachedEmbedder(default_embedder(opts.clip_model))
-    identity = opts.identity or identity_metric(opts.identity_metric, embedder, ctx.identity_tags)
-    styles = style_metrics(opts.identity_metric, sections, embedder)
+    source = opts.metrics or EmbeddingMetrics()
+    identity = source.identity(embedder, ctx.identity_tags)
+    styles = {sec.style: metric for sec in sections if (metric := source.style(sec.trigger)) is not None}
     curated = _curated(ws, ctx.slug)
     cells = run_grid(gen, sections, spec, show_progress=opts.show_progress)
     scores = score_grid(cells, identity, embedder, curated, styles)
@@ -272,8 +268,8 @@ def default_out(ws: Workspace, slug: str) -> Path:
 
 def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, str]] = ()):
     """ONE pipeline with the character LoRA and every style LoRA loaded as named adapters."""
-    from lorastrap.models.generation import Generator
     from lorastrap.models.base import resolve_base_model
+    from lorastrap.models.generation import Generator
 
     gen = Generator(resolve_base_model(ctx.base_spec, ws.root))
     try:

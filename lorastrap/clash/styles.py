@@ -9,12 +9,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.characters import get_character
 from lorastrap.kernel.errors import Conflict, NotFound, PreconditionFailed, UserError
 from lorastrap.models.hashing import addnet_hash, sha256_file
 from lorastrap.models.lora import ARCH_LABELS, LoraFile, read_lora
 from lorastrap.models.lora.triggers import TriggerProposal, propose_trigger
 from lorastrap.models.lora.validate import BaseModules, base_modules, check_fits
+from lorastrap.queries import get_character, newest_lora
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
 
@@ -122,8 +122,7 @@ def character_lora(s: Session, character: Character, lora_id: int | None = None)
         if row is None or row.character_id != character.id:
             raise NotFound(f"LoRA #{lora_id} is not a LoRA of {character.slug}; see `lorastrap character show {character.slug}`")
         return row
-    row = s.scalars(select(Lora).where(Lora.character_id == character.id, Lora.kind == "character",
-                                       Lora.status == "ready").order_by(Lora.id.desc())).first()
+    row = newest_lora(s, character, ("character",))
     if row is None:
         raise PreconditionFailed(
             f"{character.slug} has no character LoRA yet; run `lorastrap train {character.slug} --kind character` "

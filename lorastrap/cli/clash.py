@@ -8,6 +8,7 @@ import click
 
 from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, parse_floats, pass_app
+from lorastrap.kernel.errors import UserError
 
 
 def _names(values: tuple[str, ...]) -> list[str]:
@@ -120,7 +121,18 @@ def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-
         max_cells=kw["max_cells"], threshold=kw["threshold"], presets=not kw["no_presets"],
         verify_seeds=kw["verify_seeds"], steps=kw["steps"], cfg=kw["cfg"],
         clip_model=str(kw["clip_model"]) if kw["clip_model"] else None, lora_id=kw["lora_id"],
-        identity_metric=kw["identity_metric"], extra_prompt=kw["prompt_extra"])
+        metrics=metric_source(kw["identity_metric"]), extra_prompt=kw["prompt_extra"])
+
+
+def metric_source(name: str):  # type: ignore[no-untyped-def]
+    """`--identity`: None for the embedding metrics, the lab's reader for `lab-reader`."""
+    if name == "embedding":
+        return None
+    if name == "lab-reader":
+        from lorastrap.lab.scoring import ReaderMetrics
+
+        return ReaderMetrics()
+    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
 
 
 @clash.command("run", hidden=True)

@@ -114,8 +114,8 @@ def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 @pass_app
 def add(app, kind: str, character: str | None, dataset_version: int | None, payload: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Queue a job by hand: `train|bootstrap --character NAME`, or `sleep` to test a worker set-up."""
-    from lorastrap.kernel.errors import UserError
     from lorastrap.jobs.manage import jobs_add
+    from lorastrap.kernel.errors import UserError
 
     try:
         data = json.loads(payload)

@@ -44,8 +44,8 @@ def watch_cmd(app, once: bool, no_worker: bool, no_progress: bool, as_json: bool
 def worker_cmd(app, once: bool, kinds: tuple[str, ...], name: str | None, max_jobs: int | None,  # type: ignore[no-untyped-def]
                no_progress: bool, as_json: bool) -> None:
     """Run queued jobs one at a time (no watching): one worker per GPU machine."""
-    from lorastrap.kernel.progress import suppressed
     from lorastrap.jobs.worker import run_worker
+    from lorastrap.kernel.progress import suppressed
 
     with suppressed(no_progress):  # also the bars of what the jobs run (training, generation)
         summary = run_worker(app.workspace(), drain=once, kinds=list(kinds) or None, name=name, emit=_echo,

@@ -1,4 +1,5 @@
-"""Writing a dataset version in the kohya sd-scripts folder layout, plus `dataset_config.toml`.
+"""Writing a dataset version in the kohya sd-scripts folder layout, plus `dataset_config.toml`
+(`lorastrap dataset export`).
 
 `<out>/<repeats>_<trigger> <class>/<image>.png` + `<image>.txt`; kohya's DreamBooth-style loader
 reads the repeat count from the folder name and the caption from the sidecar file.
@@ -10,10 +11,14 @@ import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lorastrap.dataset.captions import CLASS_TAGS
-from lorastrap.dataset.versions import VersionItem
+from lorastrap.dataset.versions import VersionItem, get_version, list_versions, version_items
 from lorastrap.kernel.atomic import replaced_dir
+from lorastrap.queries import get_character
+from lorastrap.tags import identity_tags
+from lorastrap.workspace import Workspace
 from registry.blobs import BlobStore
 
 DATASET_CONFIG = "dataset_config.toml"
@@ -86,3 +91,16 @@ def export_kohya(
             dataset_config_toml(folders, resolution, trigger), encoding="utf-8"
         )
     return [Path(f) for f, _ in folders]
+
+
+def export_dataset(ws: Workspace, name: str, version: str | None, out: Path | None,
+                   resolution: int = 512) -> dict[str, Any]:
+    with ws.open_registry() as reg, reg.session() as s:
+        c = get_character(s, name)
+        v = get_version(s, c, version) if version else list_versions(s, c)[-1]
+        out = ws.check_output_folder(Path(out) if out else ws.datasets_dir(c.slug) / f"v{v.number}",
+                                     marker=DATASET_CONFIG)
+        folders = export_kohya(version_items(s, v), ws.blobs, out, trigger=c.trigger,
+                               identity_tags=identity_tags(c), resolution=resolution)
+        return {"version": f"v{v.number}", "out": str(out), "folders": [f.name for f in folders],
+                "items": v.item_count, "config": str(out / DATASET_CONFIG)}

@@ -1,15 +1,19 @@
-"""Dataset versions: immutable, linear per character, stored as interval rows (O(changed) writes)."""
+"""Dataset versions: immutable, linear per character, stored as interval rows (O(changed) writes);
+`lorastrap dataset list|diff` on a workspace."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lorastrap.kernel.errors import NotFound
+from lorastrap.queries import get_character
+from lorastrap.workspace import Workspace
 from registry.models import Character, DatasetItem, DatasetVersion, Image
 
 MANIFEST_MOD = 1 << 256
@@ -210,3 +214,30 @@ def count_live_items(s: Session, character: Character) -> int:
             DatasetItem.character_id == character.id, DatasetItem.removed_in.is_(None)
         )
     ) or 0
+
+
+def list_datasets(ws: Workspace, name: str) -> list[dict[str, Any]]:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        c = get_character(s, name)
+        return [
+            {"version": f"v{v.number}", "kind": v.kind, "policy": v.caption_policy, "items": v.item_count,
+             "parent": f"v{v.number - 1}" if v.parent_id else None, "manifest": v.manifest_hash[:12],
+             "note": v.note, "created_at": v.created_at.isoformat(timespec="seconds")}
+            for v in list_versions(s, c)
+        ]
+
+
+def diff_datasets(ws: Workspace, name: str, a: str, b: str) -> dict[str, Any]:
+    with ws.open_registry() as reg, reg.session(write=False) as s:
+        c = get_character(s, name)
+        d = diff_versions(s, get_version(s, c, a), get_version(s, c, b))
+
+        def label(it) -> str:  # type: ignore[no-untyped-def]
+            return it.image.file_name or it.image.sha256[:12]
+
+        return {
+            "added": [{"image": label(i), "caption": i.caption} for i in d.added],
+            "removed": [{"image": label(i), "caption": i.caption} for i in d.removed],
+            "recaptioned": [{"image": label(o), "before": o.caption, "after": n.caption}
+                            for o, n in d.recaptioned],
+        }

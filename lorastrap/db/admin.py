@@ -10,9 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from lorastrap.kernel.atomic import atomic_path
 from lorastrap.kernel.errors import UserError
 from lorastrap.workspace import Workspace, check_registry_file
-from lorastrap.kernel.atomic import atomic_path
 from registry.migrate import head_revision, known_revisions, upgrade
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.characters import get_character
+from lorastrap.queries import get_character
 from lorastrap.workspace import Workspace
 from registry.models import ClashRun, Export, Lora
 

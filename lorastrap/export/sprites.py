@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from game_export import ENGINES, ExportRequest, ExportResult, FrameSpec, export_sprites
 from game_export.frames import frames_from_folder, frames_from_globs, parse_animation_option
-from lorastrap.characters import get_character
 from lorastrap.dataset.versions import latest_version
-from lorastrap.kernel.errors import UserError
 from lorastrap.image_store import find_image
+from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.progress import progress_bar
+from lorastrap.queries import get_character
 from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 from registry.blobs import sha256_bytes
 from registry.models import DatasetVersion, Export, Lora

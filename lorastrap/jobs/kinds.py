@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.errors import UserError
 
 log = logging.getLogger("lorastrap.jobs")
 
@@ -169,8 +169,8 @@ def run_bootstrap(ws: Any, payload: dict[str, Any], progress: JobProgress) -> di
 def _planned_steps(ws: Any, slug: str) -> int | None:
     """The training steps the next step will run (None when it only generates)."""
     from lorastrap.method.stage import training_kind
-    from lorastrap.characters import get_character
     from lorastrap.method.train import training_config
+    from lorastrap.queries import get_character
 
     with ws.open_registry() as reg, reg.session(write=False) as s:
         c = get_character(s, slug)

@@ -1,14 +1,19 @@
-"""`lorastrap jobs …` as library functions over a workspace's registry."""
+"""`lorastrap jobs …` as library functions over a workspace's registry, and queueing the two
+checked kinds (train a dataset version, run the next bootstrap step)."""
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
 
+from lorastrap.dataset.versions import get_version, latest_version
 from lorastrap.jobs import queue as jobs
-from lorastrap.kernel.errors import UserError
 from lorastrap.jobs.kinds import known_kinds
+from lorastrap.kernel.errors import Conflict, PreconditionFailed, UserError
+from lorastrap.method.stage import compute_status
+from lorastrap.queries import get_character
 from lorastrap.workspace import Workspace
+from registry.db import Registry
 
 
 def jobs_list(ws: Workspace, *, status: str | None = None, character: str | None = None,
@@ -48,10 +53,6 @@ def jobs_add(ws: Workspace, kind: str, *, character: str | None = None, dataset_
         raise UserError(f"unknown job kind {kind!r}; known: {', '.join(known_kinds())}")
     with ws.open_registry() as reg:
         if kind == jobs.TRAIN_KIND:
-            from lorastrap.watch.reactions import enqueue_training
-            from lorastrap.characters import get_character
-            from lorastrap.dataset.versions import latest_version
-
             if not character:
                 raise UserError("a train job needs --character NAME")
             with reg.session(write=False) as s:
@@ -77,9 +78,6 @@ def enqueue_bootstrap(ws: Workspace, reg: Any, name: str, auto_curate: int | Non
     """Queue the next bootstrap step of a character, checked first: refused while one is queued
     or running for it, when the method is finished, or when its precondition is not met (the
     reason says what is missing, as `lorastrap bootstrap` would)."""
-    from lorastrap.method.stage import compute_status
-    from lorastrap.characters import get_character
-    from lorastrap.kernel.errors import Conflict, PreconditionFailed
 
     if auto_curate is not None and not 1 <= int(auto_curate) <= 1000:
         raise UserError(f"auto-curate must be between 1 and 1000 (got {auto_curate})")
@@ -101,3 +99,15 @@ def enqueue_bootstrap(ws: Workspace, reg: Any, name: str, auto_curate: int | Non
         payload["auto_curate"] = int(auto_curate)
     return jobs.enqueue(reg, BOOTSTRAP_KIND, payload, character_id=character_id,
                         max_attempts=ws.config.watch.max_attempts)
+
+
+def enqueue_training(ws: Workspace, reg: Registry, slug: str, dataset_version: int) -> dict[str, Any]:
+    """Queue training on a dataset version; a queued, unstarted job of the character is superseded.
+    The job's kind is the version's (its captions were written for that kind)."""
+    with reg.session(write=False) as s:
+        character = get_character(s, slug)
+        version = get_version(s, character, dataset_version)
+        character_id, kind = character.id, version.kind
+    payload = {"slug": slug, "kind": kind, "dataset_version": dataset_version}
+    return jobs.enqueue(reg, jobs.TRAIN_KIND, payload, character_id=character_id,
+                        max_attempts=ws.config.watch.max_attempts, supersede=True)

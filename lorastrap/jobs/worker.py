@@ -20,8 +20,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from lorastrap.jobs import queue as jobs
 from lorastrap.config import WatchSettings
+from lorastrap.jobs import queue as jobs
 from lorastrap.jobs.kinds import JobProgress, handler_for, known_kinds
 from registry.db import Registry
 

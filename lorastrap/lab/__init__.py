@@ -13,8 +13,7 @@ from typing import Mapping, Sequence
 
 from PIL import Image
 
-from lorastrap.lab.world import (HELD_OUT, SIZE, STYLES, TRAIN_STYLES, VIEWS, Character, caption,
-                                 draw)
+from lorastrap.lab.world import HELD_OUT, SIZE, STYLES, TRAIN_STYLES, VIEWS, Character, caption, draw
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 

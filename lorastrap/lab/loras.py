@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 from PIL import Image
 
-from lorastrap.lab.world import (STYLES, VIEWS, Character, caption, draw, training_characters)
+from lorastrap.lab.world import STYLES, VIEWS, Character, caption, draw, training_characters
 
 
 @dataclass
@@ -84,8 +84,8 @@ class LabGenerator:
     """The project's Generator on the lab model, with batched seeded sampling for measuring."""
 
     def __init__(self, device: str | None = None, steps: int = 20, guidance: float = 4.0) -> None:
-        from lorastrap.models.generation import Generator
         from lorastrap.lab import lab_model_dir
+        from lorastrap.models.generation import Generator
 
         self.gen = Generator(lab_model_dir(), device=device)
         self.steps, self.guidance = steps, guidance

@@ -15,8 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from lorastrap.lab.world import (DRESS_HUE, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS, SIZE, STYLES,
-                                 Character, attrs_of)
+from lorastrap.lab.world import DRESS_HUE, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS, SIZE, STYLES, Character, attrs_of
 
 _FAMILIES = tuple(HUE_RGB)
 _HAIR_OF = {hue: hair for hair, hue in HAIR_HUE.items()}

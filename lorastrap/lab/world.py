@@ -316,8 +316,8 @@ def write_drawings(slug: str, views: Sequence[str], style: str, count: int, out:
     """Draw `count` images per view as PNG + Danbooru caption .txt (kohya sidecar) into `out`."""
     from pathlib import Path
 
-    from lorastrap.kernel.errors import UserError
     from lorastrap.kernel.atomic import atomic_path, atomic_write_text
+    from lorastrap.kernel.errors import UserError
 
     character = character_from_slug(slug)
     for name, value, allowed in [("view", v, VIEWS) for v in views] + [("style", style, STYLES)]:

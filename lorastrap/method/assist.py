@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lorastrap.method.curation import curated_files, is_partial_name
+from lorastrap.images import curated_files, is_image_name, is_partial_name
 from lorastrap.models.embedding import ImageEmbedder, cosine_similarity, default_embedder
-from lorastrap.images import is_image_name
 from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 
 TOP_K = 3

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.dataset.captions import parse_tags, read_sidecar
-from lorastrap.characters import get_character
-from lorastrap.method.curation import curated_files, source_items, view_of
+from lorastrap.dataset.captions import read_sidecar
+from lorastrap.dataset.sources import source_items, view_of
+from lorastrap.images import curated_files
+from lorastrap.queries import get_character
+from lorastrap.tags import parse_tags
 from lorastrap.workspace import Workspace
 
 

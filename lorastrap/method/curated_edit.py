@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lorastrap.dataset.captions import join_tags, parse_tags, sidecar_path
-from lorastrap.method.curation import curated_files
-from lorastrap.method.candidates import plain_name
-from lorastrap.kernel.errors import Conflict, NotFound, UserError
-from lorastrap.images import load_image
-from lorastrap.workspace import Workspace
+from lorastrap.dataset.captions import sidecar_path
+from lorastrap.images import curated_files, load_image
 from lorastrap.kernel.atomic import atomic_write_bytes, atomic_write_text
+from lorastrap.kernel.errors import Conflict, NotFound, UserError
+from lorastrap.method.candidates import plain_name
+from lorastrap.tags import join_tags, parse_tags
+from lorastrap.workspace import Workspace
 
 MAX_CAPTION = 2000
 

@@ -15,83 +15,19 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.dataset.captions import caption_for, parse_tags, read_sidecar
+from lorastrap.dataset.captions import caption_for, read_sidecar
+from lorastrap.dataset.sources import source_items, view_tags
 from lorastrap.dataset.versions import ItemSpec, create_version
-from lorastrap.kernel.errors import UserError
 from lorastrap.image_store import find_image, store_image
-from lorastrap.images import IMAGE_SUFFIXES, is_image_name, load_image
+from lorastrap.images import IMAGE_SUFFIXES, curated_files, is_image_name, is_partial_name, load_image
+from lorastrap.kernel.atomic import atomic_path
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.journal import FileJournal
+from lorastrap.method.stage import training_kind
+from lorastrap.queries import get_character
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
-from lorastrap.kernel.atomic import atomic_path
-from lorastrap.kernel.journal import FileJournal
 from registry.models import Character, Image
-
-PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", "~")
-
-
-def is_partial_name(name: str) -> bool:
-    """Files a copy or a download is still writing, or hidden files: never read them."""
-    return name.startswith(".") or name.endswith(PARTIAL_SUFFIXES)
-
-
-def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(images, ignored non-image files) in a curated folder, sorted; partial files are skipped."""
-    images: list[Path] = []
-    ignored: list[Path] = []
-    if not folder.is_dir():
-        return images, ignored
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or is_partial_name(path.name):
-            continue
-        if is_image_name(path):
-            images.append(path)
-        elif path.suffix.lower() != ".txt":
-            ignored.append(path)
-    return images, ignored
-
-
-def view_tags(image: Image) -> list[str]:
-    """What varies in a curated image, as tags: the view it was generated for (+ extra tags)."""
-    prov = image.provenance or {}
-    tags = list(prov.get("variable_tags") or [])
-    if prov.get("view") and prov["view"] not in tags and prov["view"] != "front":
-        tags.insert(0, prov["view"])
-    return tags
-
-
-def view_of(image: Image) -> str:
-    prov = image.provenance or {}
-    return prov.get("view") or "front"
-
-
-def source_items(s: Session, character: Character) -> list[tuple[Image, list[str]]]:
-    """The seed set (dataset v1's images) with the tags that vary in each (framing of a crop).
-
-    These stay in every version: the source is never replaced by generated images.
-    """
-    from lorastrap.dataset.versions import get_version, version_items
-
-    fixed = {character.trigger, *identity_tags(character)}
-    try:
-        first = get_version(s, character, 1)
-    except UserError:
-        return []
-    return [(it.image, [t for t in parse_tags(it.caption) if t not in fixed])
-            for it in version_items(s, first)]
-
-
-def carried_seed_tags(s: Session, character: Character, views: Sequence[str]) -> list[str]:
-    """The tags every seed item shares besides its view (the art style, say): candidates are
-    prompted and captioned with them, so new views come in the seed's style."""
-    items = source_items(s, character)
-    if not items:
-        return []
-    shared = set(items[0][1]).intersection(*(set(tags) for _, tags in items[1:]))
-    return [t for t in items[0][1] if t in shared and t not in views]
-
-
-def seed_images(s: Session, character: Character) -> list[Image]:
-    return [img for img, _ in source_items(s, character)]
 
 
 @dataclass
@@ -165,8 +101,6 @@ def build_items(
 
 def sync_curated(ws: Workspace, slug: str, kind: str | None = None) -> SyncResult:
     """Snapshot curated/ into a dataset version; unchanged content makes no new version."""
-    from lorastrap.method.stage import training_kind
-    from lorastrap.characters import get_character
     from lorastrap.dataset.versions import diff_versions, get_version
 
     with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
@@ -267,8 +201,6 @@ class _PreviewDone(Exception):
 
 def preview_captions(ws: Workspace, slug: str, kind: str | None = None) -> list[dict[str, str]]:
     """The captions the next dataset version would get, without writing anything."""
-    from lorastrap.method.stage import training_kind
-    from lorastrap.characters import get_character
 
     try:
         with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:

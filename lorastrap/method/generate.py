@@ -11,18 +11,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
-from lorastrap.dataset.captions import caption_for, join_tags, parse_tags
-from lorastrap.characters import get_character
-from lorastrap.method.curation import carried_seed_tags
-from lorastrap.kernel.errors import NotFound, UserError
+from lorastrap.dataset.captions import caption_for
+from lorastrap.dataset.sources import carried_seed_tags
 from lorastrap.image_store import store_image
-from lorastrap.tags import identity_tags, tags_of
-from lorastrap.method.view_plan import PlannedImage
-from lorastrap.workspace import Workspace
+from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.journal import FileJournal
-from registry.models import Lora
+from lorastrap.method.view_plan import PlannedImage
+from lorastrap.queries import get_character, get_lora, newest_lora
+from lorastrap.tags import identity_tags, join_tags, parse_tags, tags_of
+from lorastrap.workspace import Workspace
 
 DEFAULT_STEPS = 20
 DEFAULT_CFG = 6.0
@@ -30,17 +27,6 @@ DEFAULT_CFG = 6.0
 
 def _file_stem(view: str, seed: int) -> str:
     return f"{re.sub(r'[^a-z0-9]+', '-', view.lower()).strip('-') or 'view'}-{seed}"
-
-
-def _pick_lora(s, character_id: int, lora_id: int | None) -> Lora | None:  # type: ignore[no-untyped-def]
-    if lora_id is not None:
-        row = s.get(Lora, lora_id)
-        if row is None:
-            raise NotFound(f"no LoRA #{lora_id}; see `lorastrap lineage <character>`")
-        return row
-    rows = s.scalars(select(Lora).where(Lora.character_id == character_id, Lora.status == "ready",
-                                        Lora.kind.in_(("style", "character"))).order_by(Lora.id.desc()))
-    return rows.first()
 
 
 def generate_candidates(
@@ -53,12 +39,12 @@ def generate_candidates(
     """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
     (default candidates/r<round>/), and register each as a `generated` image."""
-    from lorastrap.models.generation import Generator, GenRequest, save_generated
     from lorastrap.models.base import resolve_base_model
+    from lorastrap.models.generation import Generator, GenRequest, save_generated
 
     with ws.open_registry() as reg, reg.session() as s:
         c = get_character(s, slug)
-        lora = _pick_lora(s, c.id, lora_id)
+        lora = get_lora(s, lora_id) if lora_id is not None else newest_lora(s, c)
         carried = carried_seed_tags(s, c, [*(views or ()), *ws.config.bootstrap.views, *(p.view for p in plan or ())])
         info = dict(slug=c.slug, id=c.id, trigger=c.trigger, identity=identity_tags(c),
                     negative_tags=tags_of(c, "negative"), base=c.base_model or ws.config.workspace.base_model,

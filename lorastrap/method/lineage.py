@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.characters import get_character
-from lorastrap.method.curation import seed_images
+from lorastrap.dataset.sources import seed_images
+from lorastrap.queries import get_character
 from lorastrap.workspace import Workspace
 from registry.models import DatasetVersion, Lora
 

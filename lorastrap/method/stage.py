@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.dataset.captions import parse_tags
-from lorastrap.method.curation import curated_files, seed_images, view_of
+from lorastrap.dataset.sources import seed_images, view_of
 from lorastrap.dataset.versions import latest_version, version_items
+from lorastrap.images import curated_files
+from lorastrap.tags import parse_tags
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
 

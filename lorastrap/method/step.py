@@ -13,14 +13,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.method.stage import StageStatus, compute_status
-from lorastrap.characters import get_character
-from lorastrap.method.curation import sync_curated
 from lorastrap.dataset.versions import get_version, latest_version
 from lorastrap.kernel.errors import PreconditionFailed
+from lorastrap.method.curation import sync_curated
+from lorastrap.method.stage import StageStatus, compute_status
 from lorastrap.method.view_plan import plan_round
+from lorastrap.queries import get_character, newest_lora
 from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
-from registry.models import Character, Lora
+from registry.models import Character
 
 
 @dataclass
@@ -53,9 +53,7 @@ def _set_stage(ws: Workspace, slug: str, stage: str, round_no: int | None = None
 
 def _last_lora(ws: Workspace, slug: str, kind: str = "style") -> tuple[int, Path] | None:
     with ws.open_registry() as reg, reg.session() as s:
-        c = get_character(s, slug)
-        lora = s.scalars(select(Lora).where(Lora.character_id == c.id, Lora.kind == kind,
-                                            Lora.status == "ready").order_by(Lora.id.desc())).first()
+        lora = newest_lora(s, get_character(s, slug), (kind,))
         return (lora.id, ws.abs(lora.file_path)) if lora else None
 
 

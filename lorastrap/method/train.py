@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 
 from lorastrap.dataset.captions import caption_for
-from lorastrap.characters import get_character
-from lorastrap.dataset.versions import get_version, latest_version, version_items
-from lorastrap.kernel.errors import NotFound, PreconditionFailed, UserError
 from lorastrap.dataset.kohya import class_token
+from lorastrap.dataset.versions import get_version, latest_version, version_items
+from lorastrap.kernel.errors import PreconditionFailed, UserError
+from lorastrap.queries import get_character, get_lora
 from lorastrap.tags import identity_tags
 from lorastrap.workspace import Workspace
 from registry.models import BaseModel, Lora
@@ -73,13 +73,6 @@ def check_output_name(stem: str) -> None:
         raise UserError(f"output_name {stem!r} is not usable as a file name; use letters, digits, - and _")
 
 
-def _lora_row(s, ident: int) -> Lora:  # type: ignore[no-untyped-def]
-    row = s.get(Lora, ident)
-    if row is None:
-        raise NotFound(f"no LoRA #{ident}; see `lorastrap lineage <character>`")
-    return row
-
-
 def train_character_lora(
     ws: Workspace, slug: str, kind: str, dataset_version: int | str | None = None,
     overrides: Mapping[str, Any] = {}, config_file: Path | None = None, resume: bool = False,
@@ -109,7 +102,7 @@ def train_character_lora(
         folder = f"{{}}_{c.trigger} {class_token(identity)}"
         items = [TrainItem(ws.blobs.path(it.image.blob_path), it.caption, it.repeats, it.image.sha256,
                            subset=folder.format(it.repeats)) for it in version_items(s, version)]
-        parent = _lora_row(s, parent_lora_id) if parent_lora_id is not None else None
+        parent = get_lora(s, parent_lora_id) if parent_lora_id is not None else None
         parent_info = (parent.id, parent.sha256, ws.abs(parent.file_path)) if parent else None
         facts = dict(slug=c.slug, trigger=c.trigger, version_id=version.id, version_no=version.number,
                      manifest=version.manifest_hash, base=new_base or c.base_model or ws.config.workspace.base_model,

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
+from lorastrap.kernel.atomic import atomic_write_bytes
 from lorastrap.kernel.errors import UserError
 from lorastrap.models.safetensors_io import load_safetensors
-from lorastrap.kernel.atomic import atomic_write_bytes
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 

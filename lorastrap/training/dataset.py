@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps
 
-from lorastrap.kernel.imageio import DecodeError, decode_image
 from lorastrap.kernel.errors import UserError
-from lorastrap.models.hashing import sha256_file
+from lorastrap.kernel.imageio import DecodeError, decode_image
 from lorastrap.kernel.progress import progress_bar
+from lorastrap.models.hashing import sha256_file
 from lorastrap.training.buckets import fit_to_bucket, make_buckets, nearest_bucket
 from lorastrap.training.cache import TensorCache, latent_key, text_key
 from lorastrap.training.captions import caption_variants

@@ -17,18 +17,18 @@ from pathlib import Path
 import torch
 
 from lorastrap.kernel.errors import UserError
-from lorastrap.models.generation import GenContext, native_size, set_sampler
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.base import BaseModelRef, as_ref
 from lorastrap.models.device import oom_as_user_error
+from lorastrap.models.generation import GenContext, native_size, set_sampler
 from lorastrap.models.hashing import legacy_hash, sha256_file
-from lorastrap.kernel.progress import progress_bar
+from lorastrap.models.lora.adapters import from_adapter, load_into_adapter
+from lorastrap.models.lora.read import parse_lora_tensors
+from lorastrap.models.lora.write import kohya_tensors, save_lora
 from lorastrap.training.buckets import bucket_step_for
 from lorastrap.training.checkpoint import CHECKPOINT_NAME, Progress, load_checkpoint, save_checkpoint
 from lorastrap.training.config import TrainConfig
 from lorastrap.training.dataset import TrainItem, prepare_data
-from lorastrap.models.lora.adapters import from_adapter, load_into_adapter
-from lorastrap.models.lora.read import parse_lora_tensors
-from lorastrap.models.lora.write import kohya_tensors, save_lora
 from lorastrap.training.lora_metadata import RunFacts, build_metadata
 from lorastrap.training.objective import Objective
 from lorastrap.training.runtime import RunLog, StopSignals, make_accelerator, weight_dtype_for

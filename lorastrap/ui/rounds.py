@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorastrap.method.curation import curated_files, is_partial_name
-from lorastrap.images import is_image_name
-from lorastrap.workspace import Workspace
+from lorastrap.images import curated_files, is_image_name, is_partial_name
 from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.workspace import Workspace
 
 SHEET_NAME = "contact-sheet.png"
 

@@ -104,7 +104,8 @@ async def coverage_json(request: Request) -> Response:
 # -- actions -------------------------------------------------------------------------------------
 @protected
 async def edit_tags(request: Request) -> Response:
-    from lorastrap.tags import ROLES, edit_tags as edit
+    from lorastrap.characters import edit_tags as edit
+    from lorastrap.tags import ROLES
 
     slug = request.path_params["slug"]
     form = await request.form()

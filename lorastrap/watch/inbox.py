@@ -13,13 +13,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lorastrap.dataset.captions import parse_tags
 from lorastrap.characters import AddResult, add_character
-from lorastrap.method.curation import is_partial_name
-from lorastrap.kernel.errors import UserError
-from lorastrap.images import is_image_name
-from lorastrap.workspace import Workspace
+from lorastrap.images import is_image_name, is_partial_name
 from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.errors import UserError
+from lorastrap.tags import parse_tags
+from lorastrap.workspace import Workspace
 
 TAGS_FILE = "tags.txt"
 IMPORTED_DIR = ".imported"

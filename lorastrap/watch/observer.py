@@ -32,6 +32,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
+from lorastrap.images import is_partial_name
+from lorastrap.jobs.worker import Worker
+from lorastrap.watch.inbox import pending_drops
 from lorastrap.watch.reactions import (
     Reporter,
     catch_up,
@@ -40,10 +43,7 @@ from lorastrap.watch.reactions import (
     on_drop_settled,
     report_loose_files,
 )
-from lorastrap.method.curation import is_partial_name
-from lorastrap.watch.inbox import pending_drops
 from lorastrap.watch.settle import Settler, is_relevant_name
-from lorastrap.jobs.worker import Worker
 from lorastrap.workspace import Workspace
 from registry.db import Registry
 

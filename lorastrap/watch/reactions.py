@@ -15,11 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.jobs import queue as jobs
-from lorastrap.characters import get_character
-from lorastrap.method.curation import sync_curated
-from lorastrap.dataset.versions import get_version
+from lorastrap.jobs.manage import enqueue_training
 from lorastrap.kernel.errors import UserError
+from lorastrap.method.curation import sync_curated
+from lorastrap.queries import get_character
 from lorastrap.watch.inbox import TAGS_FILE, import_drop, loose_files, pending_drops
 from lorastrap.watch.settle import Settler
 from lorastrap.workspace import Workspace
@@ -50,18 +49,6 @@ class Reporter:
 def character_slugs(reg: Registry) -> list[str]:
     with reg.session(write=False) as s:
         return list(s.scalars(select(Character.slug).order_by(Character.slug)))
-
-
-def enqueue_training(ws: Workspace, reg: Registry, slug: str, dataset_version: int) -> dict[str, Any]:
-    """Queue training on a dataset version; a queued, unstarted job of the character is superseded.
-    The job's kind is the version's (its captions were written for that kind)."""
-    with reg.session(write=False) as s:
-        character = get_character(s, slug)
-        version = get_version(s, character, dataset_version)
-        character_id, kind = character.id, version.kind
-    payload = {"slug": slug, "kind": kind, "dataset_version": dataset_version}
-    return jobs.enqueue(reg, jobs.TRAIN_KIND, payload, character_id=character_id,
-                        max_attempts=ws.config.watch.max_attempts, supersede=True)
 
 
 def _job_line(job: dict[str, Any]) -> str:
@@ -102,9 +89,8 @@ def on_curated_settled(ws: Workspace, reg: Registry, slug: str, report: Reporter
 def _requeue_lost_version(ws: Workspace, reg: Registry, slug: str, report: Reporter) -> dict[str, Any] | None:
     """A crash between the snapshot's commit and the enqueue leaves a curated version that no job
     and no LoRA covers; the next settle (or `watch --once`) queues it then."""
-    from registry.models import Job, Lora
-
     from lorastrap.dataset.versions import latest_version
+    from registry.models import Job, Lora
 
     with reg.session(write=False) as s:
         character = get_character(s, slug)

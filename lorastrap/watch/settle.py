@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lorastrap.config import WatchSettings
-from lorastrap.method.curation import is_partial_name
-from lorastrap.images import is_image_name
+from lorastrap.images import is_image_name, is_partial_name
 
 Snapshot = dict[str, tuple[int, int]]
 

@@ -7,8 +7,14 @@ import re
 import pytest
 
 from lorastrap.clash.blocks import (
-    LBW_BLOCKS, block_of, cut_blocks, diffusers_block_weights, layout_from_unet_config, lbw_string,
-    parse_lbw, presets_for,
+    LBW_BLOCKS,
+    block_of,
+    cut_blocks,
+    diffusers_block_weights,
+    layout_from_unet_config,
+    lbw_string,
+    parse_lbw,
+    presets_for,
 )
 
 SD15_ORDER = ["BASE", "IN01", "IN02", "IN04", "IN05", "IN07", "IN08", "M00", "OUT03", "OUT04", "OUT05",

@@ -66,8 +66,9 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 def _make_env(root: Path, trained: dict, character_lora: bool = True):
-    from lorastrap.characters import add_character, get_character
+    from lorastrap.characters import add_character
     from lorastrap.models.hashing import addnet_hash, sha256_file
+    from lorastrap.queries import get_character
     from lorastrap.workspace import init_workspace
     from registry.models import Lora
 
@@ -165,7 +166,8 @@ def test_same_seed_cells_agree_and_advice_is_verified(env):
 
 
 def test_registry_rows_match_the_report(env):
-    from registry.models import ClashCell, ClashRun, Image as ImageRow
+    from registry.models import ClashCell, ClashRun
+    from registry.models import Image as ImageRow
 
     ws, report = env["ws"], env["report"]
     with ws.open_registry() as reg, reg.session() as s:
@@ -264,8 +266,8 @@ def test_errors_are_one_line_with_the_next_action(trained, tmp_path):
 
 
 def _register_character_lora(ws, trained) -> None:
-    from lorastrap.characters import get_character
     from lorastrap.models.hashing import sha256_file
+    from lorastrap.queries import get_character
     from registry.models import Lora
 
     with ws.open_registry() as reg, reg.session() as s:
@@ -276,9 +278,9 @@ def _register_character_lora(ws, trained) -> None:
 
 def test_fix_writes_a_compat_lora_and_shows_before_after(env, tmp_path):
     from lorastrap.clash.compat import fix_style
-    from lorastrap.models.lora import read_lora
     from lorastrap.clash.run import ClashOptions
     from lorastrap.clash.weightspace import analyse
+    from lorastrap.models.lora import read_lora
     from registry.models import Lora
 
     ws = env["ws"]

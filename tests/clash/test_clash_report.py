@@ -9,16 +9,32 @@ import pytest
 
 from game_export.clash_report import write_clash_report
 from lorastrap.clash.blocks import STANDARD_LAYOUTS
-from lorastrap.clash.grid import CHARACTER_ONLY, GRID, STYLE_ONLY, GridCell, GridSpec, Section, Variant, variant_with_blocks
+from lorastrap.clash.grid import (
+    CHARACTER_ONLY,
+    GRID,
+    STYLE_ONLY,
+    GridCell,
+    GridSpec,
+    Section,
+    Variant,
+    variant_with_blocks,
+)
 from lorastrap.clash.metrics import (
-    CachedEmbedder, CellScores, EmbeddingIdentity, IdentityMetric, ReaderIdentity, ReaderStyle, StyleMetric, row_scores,
+    CachedEmbedder,
+    CellScores,
+    EmbeddingIdentity,
+    EmbeddingMetrics,
+    IdentityMetric,
+    StyleMetric,
+    row_scores,
     score_grid,
 )
 from lorastrap.clash.persist import assign_image_paths
 from lorastrap.clash.report import build_report, choose, make_advice, max_safe_weight, mean_clash
+from lorastrap.lab.scoring import ReaderIdentity, ReaderMetrics, ReaderStyle
+from lorastrap.lab.world import HELD_OUT, draw
 from lorastrap.models.embedding import ColorStructureEmbedder
 from lorastrap.models.generation import GeneratedImage
-from lorastrap.lab.world import HELD_OUT, draw
 from lorastrap.models.pngmeta import png_bytes
 
 KITSUNE, OTHER = HELD_OUT[0], HELD_OUT[3]
@@ -153,12 +169,16 @@ def test_report_files_render_every_cell(tmp_path):
 
 
 def test_identity_metric_choice():
-    from lorastrap.clash.run import identity_metric
+    from lorastrap.cli.clash import metric_source
     from lorastrap.kernel.errors import UserError
 
     embedder = CachedEmbedder(ColorStructureEmbedder())
-    assert isinstance(identity_metric("embedding", embedder, []), EmbeddingIdentity)
-    reader = identity_metric("lab-reader", embedder, KITSUNE.tags())
+    assert metric_source("embedding") is None  # the clash run's default: EmbeddingMetrics
+    assert isinstance(EmbeddingMetrics().identity(embedder, []), EmbeddingIdentity)
+    source = metric_source("lab-reader")
+    assert isinstance(source, ReaderMetrics)
+    reader = source.identity(embedder, KITSUNE.tags())
     assert isinstance(reader, ReaderIdentity) and not reader.weak
+    assert isinstance(source.style("pixel art"), ReaderStyle) and source.style("watercolor") is None
     with pytest.raises(UserError, match="use embedding or lab-reader"):
-        identity_metric("faces", embedder, [])
+        metric_source("faces")

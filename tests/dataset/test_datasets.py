@@ -11,13 +11,20 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from lorastrap.dataset.ops import export_dataset
+from lorastrap.dataset.kohya import export_dataset
 from lorastrap.dataset.versions import (
-    MANIFEST_MOD, ItemSpec, apply_changes, create_version, diff_versions, get_version,
-    item_digest, list_versions, version_items,
+    MANIFEST_MOD,
+    ItemSpec,
+    apply_changes,
+    create_version,
+    diff_versions,
+    get_version,
+    item_digest,
+    list_versions,
+    version_items,
 )
-from lorastrap.kernel.errors import NotFound
 from lorastrap.image_store import store_image
+from lorastrap.kernel.errors import NotFound
 from lorastrap.tags import set_tags
 from registry.models import Character, DatasetItem
 

@@ -9,8 +9,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from game_export import (ENGINES, ExportError, ExportRequest, FrameSpec, export_sprites,
-                         frames_from_folder, frames_from_globs, read_view_tag)
+from game_export import (
+    ENGINES,
+    ExportError,
+    ExportRequest,
+    FrameSpec,
+    export_sprites,
+    frames_from_folder,
+    frames_from_globs,
+    read_view_tag,
+)
 from game_export.directions import view_to_direction
 from game_export.frames import natural_sorted, parse_animation_option
 from game_export.synthetic import Figure, draw_frame, save_frame

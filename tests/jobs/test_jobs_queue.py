@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from lorastrap.jobs import queue as jobs
-from lorastrap.kernel.errors import Conflict, NotFound
 from lorastrap.jobs.kinds import register_kind, unregister_kind
 from lorastrap.jobs.worker import Worker
+from lorastrap.kernel.errors import Conflict, NotFound
 from registry.db import open_registry
 from registry.models import Character, utcnow
 

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageDraw
 
-from lorastrap.kernel.imageio import DecodeError, decode_image
-from lorastrap.characters import add_character, get_character
+from lorastrap.characters import add_character
 from lorastrap.images import load_image
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.queries import get_character
 from registry.models import Image as ImageRow
 
 

@@ -8,8 +8,7 @@ from PIL import Image
 
 from lorastrap.lab.reader import read, reader_identity_score, style_score
 from lorastrap.lab.scoring import score
-from lorastrap.lab.world import (HELD_OUT, STYLES, TRAIN_STYLES, VIEWS, Character, all_characters,
-                                 draw)
+from lorastrap.lab.world import HELD_OUT, STYLES, TRAIN_STYLES, VIEWS, Character, all_characters, draw
 
 FLOOR_ALL = 0.9  # all-attribute accuracy (hair, ears, tail, dress, view) on true drawings
 

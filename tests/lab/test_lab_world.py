@@ -8,9 +8,24 @@ import pytest
 from lorastrap.kernel.errors import UserError
 from lorastrap.lab import seed_images
 from lorastrap.lab.dataset import CaptionTokens, draw_set
-from lorastrap.lab.world import (DRESS, EARS, HAIR, HELD_OUT, STYLES, TAIL, TRAIN_STYLES, VIEWS,
-                                 Character, all_characters, caption, character_from_slug, draw,
-                                 parse_attrs, training_characters, write_drawings)
+from lorastrap.lab.world import (
+    DRESS,
+    EARS,
+    HAIR,
+    HELD_OUT,
+    STYLES,
+    TAIL,
+    TRAIN_STYLES,
+    VIEWS,
+    Character,
+    all_characters,
+    caption,
+    character_from_slug,
+    draw,
+    parse_attrs,
+    training_characters,
+    write_drawings,
+)
 
 
 def test_drawing_is_deterministic_and_seed_dependent():

@@ -11,14 +11,16 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from lorastrap.method.step import bootstrap_step, character_status
 from lorastrap.characters import add_character
-from lorastrap.method.curation import curate, preview_captions
-from lorastrap.dataset.ops import diff_datasets, export_dataset
+from lorastrap.dataset.kohya import export_dataset
+from lorastrap.dataset.versions import diff_datasets
 from lorastrap.kernel.errors import PreconditionFailed
+from lorastrap.method.curation import curate, preview_captions
 from lorastrap.method.lineage import lineage_tree, render_lineage
+from lorastrap.method.step import bootstrap_step, character_status
 from lorastrap.workspace import CONFIG_NAME, load_workspace
-from registry.models import DatasetVersion, Image as ImageRow, Lora
+from registry.models import DatasetVersion, Lora
+from registry.models import Image as ImageRow
 
 IDENTITY = ["1girl", "solo", "fox ears", "fox tail", "blonde hair"]
 

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lorastrap.method.step import character_status
-from lorastrap.dataset.captions import parse_tags
-from lorastrap.characters import add_character, get_character
-from lorastrap.method.curation import carried_seed_tags, preview_captions
-from lorastrap.dataset.ops import export_dataset
+from lorastrap.characters import add_character
+from lorastrap.dataset.kohya import export_dataset
+from lorastrap.dataset.sources import carried_seed_tags
 from lorastrap.kernel.errors import UserError
+from lorastrap.method.curation import preview_captions
 from lorastrap.method.generate import generate_candidates
+from lorastrap.method.step import character_status
+from lorastrap.queries import get_character
+from lorastrap.tags import parse_tags
 from lorastrap.workspace import CONFIG_NAME, load_workspace
 
 VIEWS = ["from front", "from side", "from behind"]

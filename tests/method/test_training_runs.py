@@ -13,9 +13,9 @@ from sqlalchemy import select
 from lorastrap.characters import add_character
 from lorastrap.cli.common import AppContext
 from lorastrap.method.generate import generate_candidates
-from lorastrap.models.safetensors_io import safetensors_metadata
-from lorastrap.models.pngmeta import parse_a1111_parameters, read_png_text
 from lorastrap.method.train import train_character_lora
+from lorastrap.models.pngmeta import parse_a1111_parameters, read_png_text
+from lorastrap.models.safetensors_io import safetensors_metadata
 from registry.models import Image, Lora
 
 FAST = {"max_train_steps": 2, "rank": 4, "alpha": 2.0, "sample_steps": 2, "batch_size": 2,

@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lorastrap.models.embedding import (
-    CLIP_ENV, ClipEmbedder, ColorStructureEmbedder, ImageEmbedder, cosine_similarity, default_embedder,
-    paired_similarity, rgb_to_lab,
-)
 from lorastrap.kernel.errors import UserError
+from lorastrap.models.embedding import (
+    CLIP_ENV,
+    ClipEmbedder,
+    ColorStructureEmbedder,
+    ImageEmbedder,
+    cosine_similarity,
+    default_embedder,
+    paired_similarity,
+    rgb_to_lab,
+)
 
 
 def _figure(hair=(240, 200, 40), dress=(200, 30, 30), shift=0, size=64) -> Image.Image:

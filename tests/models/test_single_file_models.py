@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import community_lora
 from PIL import Image
 
-from conftest import community_lora
 from lorastrap.models.base import load_pipeline, resolve_base_model
 from lorastrap.models.tiny import build_pipeline
 

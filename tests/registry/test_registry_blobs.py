@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from lorastrap.kernel.journal import FileJournal
 from registry.blobs import BlobStore, sha256_file
 from registry.db import SQLITE_BUSY_TIMEOUT_MS, open_registry, sqlite_url
-from lorastrap.kernel.journal import FileJournal
 
 
 def test_put_is_addressed_by_content_and_deduplicated(tmp_path: Path) -> None:

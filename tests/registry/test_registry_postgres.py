@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from lorastrap.characters import add_character, list_characters, remove_character, show_character
+from lorastrap.characters import add_character, edit_tags, list_characters, remove_character, show_character
 from lorastrap.dataset.versions import ItemSpec, apply_changes, version_items
-from lorastrap.tags import edit_tags
 from lorastrap.workspace import load_workspace
 from registry.db import make_engine, open_registry
 from registry.migrate import downgrade, head_revision, upgrade

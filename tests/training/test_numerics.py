@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from lorastrap.characters import add_character
 from lorastrap.kernel.errors import UserError
 from lorastrap.method.generate import generate_candidates
-from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.method.train import train_character_lora
+from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.training.loop import TrainingDiverged
 from registry.models import Image, Job, Lora
 

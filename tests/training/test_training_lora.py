@@ -14,9 +14,9 @@ from safetensors.torch import load_file
 from lorastrap.kernel.errors import UserError
 from lorastrap.models.base import load_pipeline, resolve_base_model
 from lorastrap.models.hashing import addnet_hash
-from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.models.lora import read_lora
 from lorastrap.models.lora.validate import base_modules, check_fits
+from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.training.loop import TrainingInterrupted, TrainItem, train_lora
 
 TRIGGER = "tnygrl"

@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 
 from lorastrap.kernel.errors import UserError
 from lorastrap.models.generation import Generator, GenRequest
-from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.models.lora import read_lora
+from lorastrap.models.safetensors_io import safetensors_metadata
 from lorastrap.training.loop import train_lora
 
 

@@ -170,7 +170,7 @@ def test_loopback_answers_only_to_loopback_names(ui_ws) -> None:  # type: ignore
 
 
 def test_tags_edit_with_the_rules_of_the_tags_command(client) -> None:  # type: ignore[no-untyped-def]
-    from lorastrap.tags import edit_tags
+    from lorastrap.characters import edit_tags
 
     r = client.post("/c/kitsune/tags", data={"role": "identity", "tags": "1girl, Fox_Ears, fox ears,  green eyes "},
                     headers={**JSON, "x-csrf-token": client.csrf})

@@ -15,11 +15,11 @@ from PIL import Image
 from sqlalchemy import select
 
 import lorastrap.watch.observer as watcher_mod
-from lorastrap.jobs import queue as jobs
-from lorastrap.watch.reactions import Reporter
 from lorastrap.characters import add_character
 from lorastrap.dataset.versions import version_items
+from lorastrap.jobs import queue as jobs
 from lorastrap.watch.observer import Watcher
+from lorastrap.watch.reactions import Reporter
 from registry.models import Character, DatasetVersion
 
 

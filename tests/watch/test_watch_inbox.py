@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lorastrap.jobs import queue as jobs
-from lorastrap.watch.reactions import Reporter
 from lorastrap.characters import list_characters, show_character
+from lorastrap.jobs import queue as jobs
 from lorastrap.watch.inbox import REASON_FILE
 from lorastrap.watch.observer import Watcher, watch
+from lorastrap.watch.reactions import Reporter
 
 
 def drop(inbox: Path, name: str, images: list[Path], tags: str | None) -> Path:

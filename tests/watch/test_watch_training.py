@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lorastrap.jobs import queue as jobs
 from lorastrap.characters import add_character
-from lorastrap.watch.observer import watch
+from lorastrap.jobs import queue as jobs
 from lorastrap.jobs.worker import run_worker
+from lorastrap.watch.observer import watch
 from lorastrap.workspace import load_workspace
 
 pytestmark = pytest.mark.slow

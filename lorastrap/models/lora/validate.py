@@ -19,7 +19,13 @@ from lorastrap.models.checkpoint_layout import TEXT_ENCODERS, UNET_PREFIX, openc
 from lorastrap.models.lora.arch import ARCH_LABELS
 from lorastrap.models.lora.core import LoraFile, LoraFormatError
 from lorastrap.models.lora.names import (
-    UNET_PATH, UnetBlocks, canonical_key, canonical_te_path, key_path, kohya_stem, sgm_to_diffusers,
+    UNET_PATH,
+    UnetBlocks,
+    canonical_key,
+    canonical_te_path,
+    key_path,
+    kohya_stem,
+    sgm_to_diffusers,
 )
 from lorastrap.models.safetensors_io import safetensors_shapes
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_ATTENTION_BLOCKS
 from safetensors.torch import load_file
 
-from conftest import TINY_ATTENTION_BLOCKS
-from lorastrap.models.generation import Generator, adapter_module_count
 from lorastrap.models.base import load_pipeline, resolve_base_model
+from lorastrap.models.generation import Generator, adapter_module_count
 from lorastrap.models.lora import UnetBlocks, read_lora
 from lorastrap.models.lora.names import kohya_stem
 from lorastrap.training.loop import train_lora

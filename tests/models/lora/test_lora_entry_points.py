@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import community_lora
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
 
-from conftest import community_lora
 from lorastrap.models.lora import read_lora
 
 SMALL_CLASH = dict(weights=(1.0,), seeds=1, views=["front"], steps=2, verify_seeds=0, presets=False,

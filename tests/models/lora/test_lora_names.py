@@ -14,7 +14,13 @@ from __future__ import annotations
 import pytest
 
 from lorastrap.models.lora.names import (
-    STANDARD_BLOCKS, UnetBlocks, canonical_te_path, diffusers_to_sgm, kohya_stem, parse_kohya_stem, sgm_to_diffusers,
+    STANDARD_BLOCKS,
+    UnetBlocks,
+    canonical_te_path,
+    diffusers_to_sgm,
+    kohya_stem,
+    parse_kohya_stem,
+    sgm_to_diffusers,
     split_flat,
 )
 
