@@ -6,7 +6,6 @@ bootstrap round sheets, style-clash sheets), so it depends on pillow only.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.pngmeta import png_bytes
 
 _BACKGROUND = (255, 255, 255, 255)
 _TEXT = (20, 20, 20, 255)
@@ -139,6 +139,4 @@ def make_contact_sheet(
 
 def save_contact_sheet(sheet: Image.Image, path: Path) -> Path:
     """Write `sheet` as PNG atomically (temp file + rename)."""
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=False)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, png_bytes(sheet))

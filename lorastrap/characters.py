@@ -16,10 +16,11 @@ from lorastrap.dataset.kohya import export_kohya
 from lorastrap.dataset.sources import source_items
 from lorastrap.dataset.versions import ItemSpec, create_version, latest_version, list_versions
 from lorastrap.image_store import store_image
-from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
+from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, seed_crops
 from lorastrap.kernel.atomic import atomic_write_bytes
 from lorastrap.kernel.errors import Conflict, UserError
 from lorastrap.kernel.journal import FileJournal
+from lorastrap.kernel.pngmeta import png_bytes
 from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
 from lorastrap.queries import get_character
 from lorastrap.tags import (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from PIL import Image
 
 from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.pngmeta import png_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 CROP_MODES = ("zoom", "quad", "none")
@@ -73,12 +73,6 @@ def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) 
         data = png_bytes(decoded.image)
     return LoadedImage(path=path, image=decoded.image, data=data,
                        notes=[f"{path.name}: {note}" for note in decoded.notes])
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _square_from_top(image: Image.Image, side_frac: float) -> Image.Image:

@@ -13,7 +13,7 @@ from lorastrap.clash.grid import GridCell
 from lorastrap.image_store import store_image
 from lorastrap.kernel.atomic import atomic_write_bytes, staged_dir
 from lorastrap.kernel.journal import FileJournal
-from lorastrap.models.pngmeta import png_bytes
+from lorastrap.kernel.pngmeta import png_bytes
 from lorastrap.workspace import Workspace
 from registry.models import ClashCell, ClashRun
 

@@ -7,7 +7,6 @@ the model-free colour/structure fallback, which is weak: it is an assist, not a 
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from lorastrap.images import curated_files, is_image_name, is_partial_name
+from lorastrap.kernel.pngmeta import png_view
 from lorastrap.models.embedding import ImageEmbedder, cosine_similarity, default_embedder
 from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
 
@@ -33,11 +33,7 @@ class RankedCandidate:
 
 def candidate_view(path: Path) -> str:
     """The view a candidate was generated for, from its `lorastrap` PNG chunk."""
-    try:
-        with Image.open(path) as im:
-            return json.loads(im.text.get("lorastrap", "{}")).get("view") or "front"  # type: ignore[attr-defined]
-    except (OSError, ValueError, AttributeError):
-        return "front"
+    return png_view(path) or "front"
 
 
 def _load(paths: Sequence[Path]) -> list[Image.Image]:

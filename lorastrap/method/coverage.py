@@ -9,29 +9,17 @@ its name (an edited one), else front.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
-
 from lorastrap.dataset.captions import read_sidecar
 from lorastrap.dataset.sources import source_items, view_of
 from lorastrap.images import curated_files
+from lorastrap.kernel.pngmeta import png_view
 from lorastrap.queries import get_character
 from lorastrap.tags import parse_tags
 from lorastrap.workspace import Workspace
-
-
-def png_view(path: Path) -> str | None:
-    """The view in a PNG's `lorastrap` chunk, read from the header (no pixel decoding)."""
-    try:
-        with Image.open(path) as im:
-            raw = im.info.get("lorastrap")
-        return (json.loads(raw).get("view") or None) if raw else None
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def curated_view(ws: Workspace, slug: str, path: Path, views: Sequence[str]) -> str:

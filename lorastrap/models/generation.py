@@ -17,11 +17,11 @@ from PIL import Image
 import lorastrap
 from lorastrap.kernel.budget import gib, over_budget
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.pngmeta import format_a1111_parameters, write_png
 from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.base import BaseModelRef, as_ref, load_pipeline
 from lorastrap.models.device import inference_dtype, oom_as_user_error, pick_device
 from lorastrap.models.hashing import addnet_hash, sha256_file
-from lorastrap.models.pngmeta import format_a1111_parameters, write_png
 
 if TYPE_CHECKING:
     from lorastrap.models.lora import LoraFile

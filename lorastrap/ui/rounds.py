@@ -77,7 +77,7 @@ def ranked_round(ws: Workspace, slug: str, round_no: int) -> dict[str, dict]:
 
 def round_candidates(ws: Workspace, slug: str, round_no: int) -> list[Candidate]:
     """Every candidate of the round, open and rejected, best first (unranked ones last)."""
-    from lorastrap.method.coverage import png_view
+    from lorastrap.kernel.pngmeta import png_view
 
     folder = ws.candidates_dir(slug, round_no)
     entries = ranked_round(ws, slug, round_no) if _images(folder) else {}

@@ -31,11 +31,11 @@ from lorastrap.clash.metrics import (
 )
 from lorastrap.clash.persist import assign_image_paths
 from lorastrap.clash.report import build_report, choose, make_advice, max_safe_weight, mean_clash
+from lorastrap.kernel.pngmeta import png_bytes
 from lorastrap.lab.scoring import ReaderIdentity, ReaderMetrics, ReaderStyle
 from lorastrap.lab.world import HELD_OUT, draw
 from lorastrap.models.embedding import ColorStructureEmbedder
 from lorastrap.models.generation import GeneratedImage
-from lorastrap.models.pngmeta import png_bytes
 
 KITSUNE, OTHER = HELD_OUT[0], HELD_OUT[3]
 

@@ -17,11 +17,11 @@ from game_export import (
     export_sprites,
     frames_from_folder,
     frames_from_globs,
-    read_view_tag,
 )
 from game_export.directions import view_to_direction
 from game_export.frames import natural_sorted, parse_animation_option
 from game_export.synthetic import Figure, draw_frame, save_frame
+from lorastrap.kernel.pngmeta import png_view
 
 
 def _frame(path, view=None, height=100, x=20):
@@ -49,7 +49,7 @@ def test_view_tags_become_direction_rows_and_mirrors_are_flagged(tmp_path):
     for i, view in enumerate(views):
         _frame(tmp_path / "src" / f"g{i}.png", view=view, x=10 + 4 * i)
     frames = frames_from_folder(tmp_path / "src", "walk")
-    assert read_view_tag(frames[1].path) == "from side"
+    assert png_view(frames[1].path) == "from side"
     base = dict(frames=frames, character="hero", engines=frozenset(ENGINES), directions=True)
     plain = export_sprites(ExportRequest(out_dir=tmp_path / "plain", **base))
     assert [a.name for a in plain.sheet.animations] == ["walk_down", "walk_up", "walk_side"]

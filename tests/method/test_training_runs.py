@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from lorastrap.characters import add_character
 from lorastrap.cli.common import AppContext
+from lorastrap.kernel.pngmeta import parse_a1111_parameters, read_png_text
 from lorastrap.method.generate import generate_candidates
 from lorastrap.method.train import train_character_lora
-from lorastrap.models.pngmeta import parse_a1111_parameters, read_png_text
 from lorastrap.models.safetensors_io import safetensors_metadata
 from registry.models import Image, Lora
 

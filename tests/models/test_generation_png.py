@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.pngmeta import format_a1111_parameters, parse_a1111_parameters, read_png_text, read_provenance
 from lorastrap.models.generation import Generator, GenRequest, save_generated
-from lorastrap.models.pngmeta import format_a1111_parameters, parse_a1111_parameters, read_png_text, read_provenance
 
 A1111_SAMPLE = """masterpiece, 1girl, fox ears,
 blonde hair <lora:eiei:0.8>

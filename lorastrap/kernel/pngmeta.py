@@ -1,4 +1,6 @@
-"""PNG text chunks of generated images: A1111 `parameters` (written and parsed) and `lorastrap`.
+"""PNG files as lorastrap writes and reads them: the bytes (the one PNG encoder), and the text
+chunks of generated images — A1111 `parameters` (written and parsed) and the `lorastrap`
+provenance JSON (the one reader; the sprite exporter, curation and coverage read views with it).
 
 The `parameters` text is what A1111/Forge write and what PNG-info readers (A1111, ComfyUI,
 Civitai) parse:
@@ -100,14 +102,15 @@ def parse_a1111_parameters(text: str) -> A1111Parameters:
 
 
 def png_bytes(image: Image.Image, parameters: str | None = None,
-              provenance: Mapping[str, Any] | None = None) -> bytes:
+              provenance: Mapping[str, Any] | None = None, *, optimize: bool = False) -> bytes:
+    """The image as PNG bytes, with the `parameters` and `lorastrap` chunks when given."""
     info = PngImagePlugin.PngInfo()
     if parameters is not None:
         info.add_text(PARAMETERS_KEY, parameters)
     if provenance is not None:
         info.add_text(PROVENANCE_KEY, json.dumps(provenance, sort_keys=True, ensure_ascii=False))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    image.save(buffer, format="PNG", pnginfo=info, optimize=optimize)
     return buffer.getvalue()
 
 
@@ -123,6 +126,24 @@ def read_png_text(path: Path) -> dict[str, str]:
         return {k: v for k, v in getattr(img, "text", {}).items()}
 
 
-def read_provenance(path: Path) -> dict[str, Any] | None:
-    raw = read_png_text(path).get(PROVENANCE_KEY)
-    return json.loads(raw) if raw else None
+def read_provenance(path: Path) -> dict[str, Any]:
+    """The `lorastrap` provenance of a generated PNG, read from the header (no pixel decoding);
+    empty when the file has none or cannot be read (the image's own loading says what is wrong)."""
+    try:
+        with Image.open(path) as image:
+            raw = image.info.get(PROVENANCE_KEY)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return {}
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def png_view(path: Path) -> str | None:
+    """The view a generated image was made for ("from side", "from behind", ...), or None."""
+    view = read_provenance(path).get("view")
+    return view.strip() if isinstance(view, str) and view.strip() else None
