@@ -36,6 +36,7 @@ def character_captions(trigger: str, view: str, style: str) -> str:
 def train_lab_lora(images: Sequence[Image.Image], captions: Sequence[str], out: Path, work: Path,
                    recipe: LoraRecipe, *, preset: str = "character", progress: bool = False) -> Path:
     """Write the images (PNG) and train a kohya LoRA on the lab model; return its path."""
+    from game_export.contact_sheet import write_contact_sheet
     from lorastrap.lab import lab_model_dir
     from lorastrap.training.config import TrainConfig
     from lorastrap.training.dataset import TrainItem
@@ -53,7 +54,7 @@ def train_lab_lora(images: Sequence[Image.Image], captions: Sequence[str], out: 
         max_train_steps=recipe.steps, batch_size=recipe.batch_size, lr_warmup_steps=10,
         seed=recipe.seed, caption_dropout=0.0, save_every_steps=0)
     train_lora(lab_model_dir(), items, cfg, out, work_dir=work / "run", cache_dir=work / "cache",
-               progress=progress)
+               progress=progress, sample_sheet=write_contact_sheet)
     return out
 
 

@@ -84,6 +84,7 @@ def train_character_lora(
     `parent_lora_id` records lineage (the LoRA whose images went into this dataset). `base_model`
     trains on another base model than the character's and makes it the character's from then on
     (its next rounds, candidates and clash reports use the same model)."""
+    from game_export.contact_sheet import write_contact_sheet
     from lorastrap.characters import checked_base_model
     from lorastrap.models.base import resolve_base_model
     from lorastrap.training.loop import TrainItem, train_lora
@@ -125,7 +126,7 @@ def train_character_lora(
     result = train_lora(ref, items, cfg, out_path, metadata=metadata,
                         init_from=Path(init_from) if init_from else None, resume=resume,
                         work_dir=work_dir, cache_dir=ws.cache_dir, sample_prompts=prompts,
-                        progress=progress, on_step=on_step, search_root=ws.root)
+                        progress=progress, on_step=on_step, search_root=ws.root, sample_sheet=write_contact_sheet)
     if not result.main_process:  # another rank of a multi-GPU run: the main process registers
         return TrainedLora(-1, out_path.stem, kind, out_path, "", "", facts["version_no"], None,
                            facts["round"], result.steps, result.final_loss, None, result.log_path)

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from game_export.contact_sheet import write_contact_sheet
 from lorastrap.kernel.errors import UserError
 from lorastrap.models.base import load_pipeline, resolve_base_model
 from lorastrap.models.hashing import addnet_hash
@@ -35,7 +36,7 @@ def run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, train_ki
     result = train_lora(tiny_model_dir, items, small_config(), root / "out" / "tnygrl.safetensors",
                         metadata={"character": "tnygrl", "dataset_version_hash": "abc123"},
                         work_dir=root / "work", cache_dir=root / "cache", sample_prompts=PROMPTS,
-                        progress=False)
+                        progress=False, sample_sheet=write_contact_sheet)
     return root, items, result
 
 
