@@ -96,7 +96,7 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
                  progress: bool = True) -> dict:
     """Run the benchmark, write results.json, tables.md and contact sheets into `out_dir`."""
     from lorastrap.lab import seed_images
-    from lorastrap.lab.sampling import contact_sheet
+    from lorastrap.lab.loras import contact_sheet
 
     cfg = cfg or FidelityConfig()
     out_dir = Path(out_dir)

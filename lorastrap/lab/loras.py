@@ -97,9 +97,17 @@ class LabGenerator:
 
     def images(self, prompts: Sequence[str], seeds: Sequence[int],
                weights: Mapping[str, float | dict] | None = None) -> list[Image.Image]:
-        from lorastrap.lab.sampling import generate
+        from lorastrap.models.generation import generate_images
 
         self.gen.set_weights(dict(weights or {}))
         cuda = self.gen.device.type == "cuda"
-        return generate(self.gen.pipe, prompts, seeds, steps=self.steps, guidance=self.guidance,
-                        batch=256 if cuda else 16)
+        return generate_images(self.gen.pipe, prompts, seeds, steps=self.steps, cfg=self.guidance,
+                               max_batch=256 if cuda else 16)
+
+
+def contact_sheet(images: Sequence[Image.Image], cols: int = 10, scale: int = 2) -> Image.Image:
+    """Images in a grid (row-major), each enlarged `scale`× without smoothing (no labels)."""
+    from game_export.contact_sheet import SheetCell, make_contact_sheet
+
+    return make_contact_sheet([SheetCell(im) for im in images], columns=cols,
+                              cell_size=scale * max(images[0].size))

@@ -166,6 +166,18 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
     return [r for r in results if r is not None]
 
 
+def generate_images(pipe, prompts: Sequence[str], seeds: Sequence[int], *, steps: int, cfg: float,
+                    negative: str = "", max_batch: int = MAX_BATCH) -> list[Image.Image]:
+    """One plain image per (prompt, seed) from any pipeline with its own sampler, through
+    `run_requests` (the fidelity lab measures with it; no PNG metadata is kept)."""
+    if len(prompts) != len(seeds):
+        raise ValueError("need one seed per prompt")
+    requests = [GenRequest(prompt=p, negative_prompt=negative, seed=int(s), steps=steps, cfg=cfg)
+                for p, s in zip(prompts, seeds)]
+    ctx = GenContext("", "", type(pipe.scheduler).__name__)
+    return [g.image for g in run_requests(pipe, requests, ctx, max_batch=max_batch)]
+
+
 def _check_memory(requests: Sequence[GenRequest], native: int) -> None:
     """Every image is held until the batch is saved: refuse a request that cannot fit."""
     needed = sum(3 * (r.width or native) * (r.height or native) for r in requests)  # RGB bytes

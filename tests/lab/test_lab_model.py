@@ -16,11 +16,18 @@ from lorastrap.lab.world import VIEWS, caption, training_characters
 
 @pytest.fixture(scope="module")
 def lab_pipe():
+    import warnings
+
+    import torch
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(str(lab_model_dir()), local_files_only=True,
-                                                   use_safetensors=True, safety_checker=None,
-                                                   requires_safety_checker=False)
+    # float32 throughout, as lorastrap loads it (transformers keeps the text encoder's saved fp16);
+    # `torch_dtype` works on every supported diffusers (newer ones call it `dtype` and warn)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+        pipe = StableDiffusionPipeline.from_pretrained(str(lab_model_dir()), local_files_only=True,
+                                                       use_safetensors=True, safety_checker=None,
+                                                       requires_safety_checker=False, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -55,7 +62,7 @@ def test_loads_offline_with_the_standard_classes(lab_pipe):
 
 
 def test_generations_are_read_above_chance_for_every_attribute(lab_pipe):
-    from lorastrap.lab.sampling import generate
+    from lorastrap.models.generation import generate_images
 
     chars = training_characters()
     prompts, truths = [], []
@@ -63,7 +70,7 @@ def test_generations_are_read_above_chance_for_every_attribute(lab_pipe):
         c, view = chars[(i * 37) % len(chars)], VIEWS[i % len(VIEWS)]
         prompts.append(caption(c, view, "flat color"))
         truths.append({**c.attrs(), "view": view})
-    images = generate(lab_pipe, prompts, list(range(15)), steps=10, guidance=4.0, batch=15)
+    images = generate_images(lab_pipe, prompts, list(range(15)), steps=10, cfg=4.0, max_batch=15)
     result = score(images, truths)
     for attr, acc in result["per_attr"].items():
         assert acc > CHANCE[attr] + 0.15, (attr, result)

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from lorastrap.lab import checkpoint as ckpt
 from lorastrap.lab.train_phases import Runtime, lr_factor, make_optimizer, run_steps
+from lorastrap.training.checkpoint import load_state, save_state
 
 
 def _toy(seed: int = 0):
@@ -40,21 +40,23 @@ def test_interrupted_and_resumed_training_equals_one_run(tmp_path):
     model, opt, rt, step = _toy()
 
     def save_then_die(at: int, total: int) -> None:  # the timer's checkpoint, then the process dies
-        ckpt.save_state(tmp_path / "ck", {"step": at, "total": total}, {"toy": model}, opt)
+        save_state(tmp_path / "ck" / "state.safetensors", {"toy": model.state_dict()}, opt.state_dict(),
+                   {"step": at, "total": total})
         if at == 3:
             raise Killed
 
     with pytest.raises(Killed):
         run_steps("toy", rt, step, opt, 1e-2, 4, total=6, checkpoint=save_then_die, checkpoint_every_s=0)
     model, opt, rt, step = _toy(seed=1)  # fresh process: other initial weights, empty optimizer
-    ckpt.load_module(tmp_path / "ck", "toy", model)
-    ckpt.load_optimizer(tmp_path / "ck", opt)
-    assert ckpt.read_info(tmp_path / "ck") == {"step": 3, "total": 6}
+    groups, opt_state, info = load_state(tmp_path / "ck" / "state.safetensors")
+    model.load_state_dict(groups["toy"])
+    opt.load_state_dict(opt_state)
+    assert info == {"step": 3, "total": 6}
     result = run_steps("toy", rt, step, opt, 1e-2, 4, start=3, total=6)
     assert result.steps == 6
     for a, b in zip(straight, model.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
-    assert not list(tmp_path.glob("ck/*.pt")) and (tmp_path / "ck" / "optimizer.safetensors").is_file()
+    assert not list(tmp_path.glob("ck/*.pt")) and [p.name for p in (tmp_path / "ck").iterdir()] == ["state.safetensors"]
 
 
 def test_a_time_budget_sizes_the_phase():
