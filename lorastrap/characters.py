@@ -97,7 +97,7 @@ def add_character(
     if len({l.data for l in loaded}) != len(loaded):
         raise UserError("the same image was given twice; give distinct seed images")
 
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         if s.scalars(select(Character.id).where(Character.slug == slug)).first():
             raise Conflict(f"a character {slug!r} already exists; choose another name or `lorastrap character rm {slug}`")
         if ws.character_dir(slug).exists():
@@ -176,12 +176,12 @@ def list_characters(ws: Workspace) -> list[dict[str, Any]]:
     loras = select(func.count(Lora.id)).where(Lora.character_id == Character.id).scalar_subquery()
     query = select(Character.slug, Character.display_name, Character.trigger, Character.stage,
                    Character.round, latest, loras).order_by(Character.slug)
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         return [dict(zip(LIST_COLUMNS, row)) for row in s.connection().execute(query).all()]
 
 
 def show_character(ws: Workspace, name: str) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         latest = latest_version(s, c)
         return {
@@ -207,7 +207,7 @@ def show_character(ws: Workspace, name: str) -> dict[str, Any]:
 
 def remove_character(ws: Workspace, name: str, *, purge_files: bool = False) -> dict[str, Any]:
     """Delete a character's registry rows. Its folder is kept unless `purge_files` (curated work)."""
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, name)
         slug = c.slug
         s.delete(c)
@@ -236,7 +236,7 @@ def check_tag_roles(s: Session, character: Character, tags: Sequence[str], role:
 
 def edit_tags(ws, name: str, op: str, tags: Sequence[str] = (), role: str = "identity") -> list[str]:  # type: ignore[no-untyped-def]
     """`tags show|add|remove|set` on a workspace; returns the tags of that role afterwards."""
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         character = get_character(s, name)
         if op == "show":
             return tags_of(character, role)

@@ -30,7 +30,7 @@ from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.journal import FileJournal
 from lorastrap.models.lora import kohya_tensors, read_lora, write_lora_file
 from lorastrap.models.lora.validate import check_fits
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 from registry.models import Lora
 
 
@@ -50,7 +50,7 @@ class FixOutcome:
 def _register_compat(ws: Workspace, ctx: Context, style: StyleRef, out: Path, tensors: dict, meta: dict,
                      result: FixResult) -> int:
     name = out.stem
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         row = s.scalars(select(Lora).where(Lora.kind == "compat", Lora.name == name,
                                            Lora.character_id == ctx.character_id)).first()
         if not out.exists():
@@ -80,6 +80,7 @@ def _before_after(sections: list[Section], scores: dict) -> list[dict]:
     return rows
 
 
+@unit_of_work
 def fix_style(ws: Workspace, name: str, style_name: str, out: Path | None = None, *, energy: float = 1.0,
               only_flagged: bool = False, grid: bool = True, report_out: Path | None = None,
               options: ClashOptions | None = None) -> FixOutcome:

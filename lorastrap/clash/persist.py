@@ -53,7 +53,7 @@ def persist_run(ws: Workspace, out_dir: Path, report: dict, cells: Sequence[Grid
     `style_lora_ids` maps a style section / adapter name to its LoRA id.
     """
     out_dir = Path(out_dir)
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         journal.will_create(out_dir)
         with staged_dir(out_dir) as stage:
             for rel, cell in assign_image_paths(cells).items():

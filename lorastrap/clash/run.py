@@ -45,7 +45,7 @@ from lorastrap.models.lora.triggers import propose_trigger
 from lorastrap.models.lora.validate import BaseModules
 from lorastrap.queries import get_character
 from lorastrap.tags import identity_tags
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_VIEWS = ("front", "from side", "from behind")
 VERIFY_SEED_OFFSET = 1000
@@ -108,7 +108,7 @@ def load_context(ws: Workspace, name: str, style_names: Sequence[str], lora_id: 
     (errors say what to do next)."""
     if not style_names:
         raise UserError("no style given; pass --styles NAME [NAME…] (see `lorastrap style list`)")
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         character = get_character(s, name)
         row = character_lora(s, character, lora_id)
         base_spec = character.base_model or ws.config.workspace.base_model
@@ -284,6 +284,7 @@ def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, 
     return gen
 
 
+@unit_of_work
 def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     ctx = load_context(ws, name, opts.styles, opts.lora_id)
     weightspace = {st.name: analyse(st.lora, ctx.char_lora) for st in ctx.styles}

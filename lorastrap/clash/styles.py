@@ -67,7 +67,7 @@ def add_style(ws: Workspace, path: Path, name: str, *, trigger: str | None = Non
     if not name or any(ch in name for ch in ":<>,/\\. "):
         raise UserError(f"style name {name!r} is not usable in prompts; use letters, digits, - or _ (e.g. --name watercolor)")
     lora = read_lora(path)  # format and values first: refused before any base model is looked at
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         base_spec = get_character(s, character).base_model if character else None
         base = base_of(ws, base_spec)
         if lora.unet_names == "sgm":  # original block numbers depend on the base model's UNet layout
@@ -96,7 +96,7 @@ def add_style(ws: Workspace, path: Path, name: str, *, trigger: str | None = Non
 
 
 def list_styles(ws: Workspace) -> list[dict]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         rows = s.scalars(select(Lora).where(Lora.kind.in_(("external", "compat"))).order_by(Lora.name))
         return [{"id": r.id, "name": r.name, "kind": r.kind, "arch": r.arch, "path": r.file_path,
                  "sha256": r.sha256[:12], "trigger": (r.hyperparams or {}).get("trigger", ""),

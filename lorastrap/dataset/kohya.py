@@ -95,7 +95,7 @@ def export_kohya(
 
 def export_dataset(ws: Workspace, name: str, version: str | None, out: Path | None,
                    resolution: int = 512) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, name)
         v = get_version(s, c, version) if version else list_versions(s, c)[-1]
         out = ws.check_output_folder(Path(out) if out else ws.datasets_dir(c.slug) / f"v{v.number}",

@@ -217,7 +217,7 @@ def count_live_items(s: Session, character: Character) -> int:
 
 
 def list_datasets(ws: Workspace, name: str) -> list[dict[str, Any]]:
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         return [
             {"version": f"v{v.number}", "kind": v.kind, "policy": v.caption_policy, "items": v.item_count,
@@ -228,7 +228,7 @@ def list_datasets(ws: Workspace, name: str) -> list[dict[str, Any]]:
 
 
 def diff_datasets(ws: Workspace, name: str, a: str, b: str) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         d = diff_versions(s, get_version(s, c, a), get_version(s, c, b))
 

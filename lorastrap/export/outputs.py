@@ -18,7 +18,7 @@ def _existing(ws: Workspace, rel: str) -> str | None:
 
 def character_outputs(ws: Workspace, name: str, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
     """Newest first: clash runs (ranking, report files) and sprite exports (engines, preview)."""
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         clash = []
         for run in s.scalars(select(ClashRun).where(ClashRun.character_id == c.id)

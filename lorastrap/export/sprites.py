@@ -22,7 +22,7 @@ from lorastrap.image_store import find_image
 from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.progress import progress_bar
 from lorastrap.queries import get_character
-from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace, unit_of_work
 from registry.blobs import sha256_bytes
 from registry.models import DatasetVersion, Export, Lora
 
@@ -159,9 +159,10 @@ def _request(opts: SpriteOptions, frames: list[FrameSpec], character: str, out: 
         mirror_side=opts.mirror_side, pixels_per_unit=opts.pixels_per_unit, progress=progress)
 
 
+@unit_of_work
 def export_character_sprites(ws: Workspace, name: str, opts: SpriteOptions) -> SpriteExportSummary:
     """Export a character's frames (see module doc) and record the export in the registry."""
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         with reg.session() as s:  # short read: do not hold the registry during the export
             character = get_character(s, name)
             slug, character_id = character.slug, character.id

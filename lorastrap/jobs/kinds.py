@@ -172,7 +172,7 @@ def _planned_steps(ws: Any, slug: str) -> int | None:
     from lorastrap.method.train import training_config
     from lorastrap.queries import get_character
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, slug)
         if c.stage in ("style_trained", "character_trained"):
             return None

@@ -18,13 +18,13 @@ from registry.db import Registry
 
 def jobs_list(ws: Workspace, *, status: str | None = None, character: str | None = None,
               limit: int = 50) -> list[dict[str, Any]]:
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         return jobs.list_jobs(reg, status=status, character=character, limit=limit)
 
 
 def jobs_show(ws: Workspace, job_id: int, *, log_lines: int = 20) -> dict[str, Any]:
     """The job row plus the last lines of its log (when the log is on this machine)."""
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         info = jobs.get_job(reg, job_id)
     info["log_tail"] = []
     if info["log_path"]:
@@ -36,12 +36,12 @@ def jobs_show(ws: Workspace, job_id: int, *, log_lines: int = 20) -> dict[str, A
 
 
 def jobs_cancel(ws: Workspace, job_id: int) -> dict[str, Any]:
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         return jobs.cancel(reg, job_id)
 
 
 def jobs_retry(ws: Workspace, job_id: int) -> dict[str, Any]:
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         return jobs.retry(reg, job_id)
 
 
@@ -51,7 +51,7 @@ def jobs_add(ws: Workspace, kind: str, *, character: str | None = None, dataset_
     `bootstrap` for a character's next step, or any registered kind with a JSON payload (e.g. `sleep` to test a worker set-up)."""
     if kind not in known_kinds():
         raise UserError(f"unknown job kind {kind!r}; known: {', '.join(known_kinds())}")
-    with ws.open_registry() as reg:
+    with ws.registry() as reg:
         if kind == jobs.TRAIN_KIND:
             if not character:
                 raise UserError("a train job needs --character NAME")

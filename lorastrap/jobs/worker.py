@@ -175,7 +175,8 @@ class Worker:
                     progress.stop_event.set()
                     self._job_stop_reason = "shutdown"
             try:
-                result = handler_for(job["kind"])(self.ws, job["payload"], progress)
+                with self.ws.unit(self.reg) as ws:  # the job's services share the worker's registry
+                    result = handler_for(job["kind"])(ws, job["payload"], progress)
             finally:
                 with self._lock:
                     self._in_handler = False
@@ -263,7 +264,7 @@ def _job_log(path: os.PathLike[str]) -> Iterator[None]:
 def run_worker(ws: Any, *, drain: bool = False, kinds: Iterable[str] | None = None, name: str | None = None,
                emit: Emit | None = None, show_progress: bool = True, max_jobs: int | None = None) -> dict[str, int]:
     """`lorastrap worker`: run the queue only (one worker per GPU machine on a shared registry)."""
-    with ws.open_registry() as reg:
+    with ws.unit() as ws, ws.registry() as reg:
         worker = Worker(ws, reg, name=name, kinds=kinds, emit=emit, show_progress=show_progress)
         unknown = sorted(set(worker.kinds or []) - set(known_kinds()))
         if unknown:

@@ -14,7 +14,7 @@ TABLE_VIEWS = ("from front", "from side", "from behind")
 
 def method_loras(ws: Workspace, slug: str) -> list[tuple[str, Path]]:
     """(name, path) of the character's style rounds, then its character LoRA, in training order."""
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, slug)
         return [(f"style r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path))
                 for r in ready_loras(s, c)]

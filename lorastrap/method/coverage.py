@@ -38,7 +38,7 @@ def live_view_coverage(ws: Workspace, slug: str) -> dict[str, int]:
     """Images per configured view (then any other view) in the next version, seed included."""
     views = list(ws.config.bootstrap.views)
     counts: Counter[str] = Counter()
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         character = get_character(s, slug)
         for image, variable in source_items(s, character):
             tagged = [v for v in views if v in variable]

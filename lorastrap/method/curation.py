@@ -103,7 +103,7 @@ def sync_curated(ws: Workspace, slug: str, kind: str | None = None) -> SyncResul
     """Snapshot curated/ into a dataset version; unchanged content makes no new version."""
     from lorastrap.dataset.versions import diff_versions, get_version
 
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         character = get_character(s, slug)
         kind = kind or training_kind(ws, s, character)
         items, report = build_items(s, ws, character, kind, journal)
@@ -203,7 +203,7 @@ def preview_captions(ws: Workspace, slug: str, kind: str | None = None) -> list[
     """The captions the next dataset version would get, without writing anything."""
 
     try:
-        with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+        with FileJournal() as journal, ws.session() as s:
             character = get_character(s, slug)
             kind = kind or training_kind(ws, s, character)
             items, _ = build_items(s, ws, character, kind, journal)

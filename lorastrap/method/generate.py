@@ -19,7 +19,7 @@ from lorastrap.kernel.journal import FileJournal
 from lorastrap.method.view_plan import PlannedImage
 from lorastrap.queries import get_character, get_lora, newest_lora
 from lorastrap.tags import identity_tags, join_tags, parse_tags, tags_of
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_STEPS = 20
 DEFAULT_CFG = 6.0
@@ -29,6 +29,7 @@ def _file_stem(view: str, seed: int) -> str:
     return f"{re.sub(r'[^a-z0-9]+', '-', view.lower()).strip('-') or 'view'}-{seed}"
 
 
+@unit_of_work
 def generate_candidates(
     ws: Workspace, slug: str, views: Sequence[str] | None = None, per_view: int = 4, seed: int = 0,
     lora_id: int | None = None, out_dir: Path | None = None, extra_prompt: str = "",
@@ -42,7 +43,7 @@ def generate_candidates(
     from lorastrap.models.base import resolve_base_model
     from lorastrap.models.generation import Generator, GenRequest, save_generated
 
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, slug)
         lora = get_lora(s, lora_id) if lora_id is not None else newest_lora(s, c)
         carried = carried_seed_tags(s, c, [*(views or ()), *ws.config.bootstrap.views, *(p.view for p in plan or ())])
@@ -73,7 +74,7 @@ def generate_candidates(
         images = gen.generate(requests, progress=progress)
 
     paths: list[Path] = []
-    with FileJournal() as journal, ws.open_registry() as reg, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         for planned, img in zip(plan, images):
             path = journal.will_create(out_dir / f"{_file_stem(planned.view, planned.seed)}.png")
             save_generated(img, path)

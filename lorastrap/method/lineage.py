@@ -18,7 +18,7 @@ FORMATS = ("text", "json", "dot")
 def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
     """{character, seed, loras: [nested {id, name, kind, round, dataset, images, sample_grid,
     final_loss, steps, rank, alpha, …, children}]}."""
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         versions = {v.id: v for v in s.scalars(select(DatasetVersion).where(DatasetVersion.character_id == c.id))}
         loras = list(s.scalars(select(Lora).where(Lora.character_id == c.id).order_by(Lora.id)))

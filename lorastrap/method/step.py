@@ -19,7 +19,7 @@ from lorastrap.method.curation import sync_curated
 from lorastrap.method.stage import StageStatus, compute_status
 from lorastrap.method.view_plan import plan_round
 from lorastrap.queries import get_character, newest_lora
-from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace
+from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace, unit_of_work
 from registry.models import Character
 
 
@@ -37,14 +37,14 @@ class StepResult:
 
 
 def character_status(ws: Workspace, name: str | None = None) -> list[StageStatus]:
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         if name:
             return [compute_status(ws, s, get_character(s, name))]
         return [compute_status(ws, s, c) for c in s.scalars(select(Character).order_by(Character.slug))]
 
 
 def _set_stage(ws: Workspace, slug: str, stage: str, round_no: int | None = None) -> None:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, slug)
         c.stage = stage
         if round_no is not None:
@@ -52,17 +52,18 @@ def _set_stage(ws: Workspace, slug: str, stage: str, round_no: int | None = None
 
 
 def _last_lora(ws: Workspace, slug: str, kind: str = "style") -> tuple[int, Path] | None:
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         lora = newest_lora(s, get_character(s, slug), (kind,))
         return (lora.id, ws.abs(lora.file_path)) if lora else None
 
 
+@unit_of_work
 def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, progress: bool = True) -> None:
     """Candidates for round N with that round's style LoRA, spread over the views the data lacks."""
     from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
     from lorastrap.method.generate import generate_candidates
 
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         status = compute_status(ws, s, get_character(s, slug))
     lora = _last_lora(ws, slug)
     plan = plan_round(slug, round_no, ws.config.bootstrap.candidates_per_round,
@@ -85,11 +86,12 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, 
     result.messages.append(f"generated {len(paths)} candidates in {out_dir} (contact sheet: {result.contact_sheet})")
 
 
+@unit_of_work
 def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
                    progress: bool = True, on_step: Callable[[int, float], None] | None = None) -> StepResult:
     """Run the next step; refuses with the reason when its precondition is not met.
     `on_step(step, loss)` is called after every training step (a job's progress)."""
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, name)
         slug, stage, round_no = c.slug, c.stage, c.round
     result = StepResult(slug=slug, step="noop")
@@ -100,7 +102,7 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
         generate_round(ws, slug, round_no, result, progress)
     else:
         _train_next(ws, slug, round_no, stage, auto_curate, progress, result, on_step)
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         result.next_command = compute_status(ws, s, get_character(s, slug)).next_command
     return result
 
@@ -111,20 +113,21 @@ def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate
     if auto_curate and stage == "candidates":
         from lorastrap.method.assist import auto_curate as keep_best
 
-        with ws.open_registry() as reg, reg.session() as s:
+        with ws.session() as s:
             coverage = compute_status(ws, s, get_character(s, slug)).view_coverage
         kept = keep_best(ws, slug, round_no, auto_curate, coverage)
         result.messages.append(f"auto-curated {len(kept)} candidate(s) from round {round_no} into curated/")
     sync = sync_curated(ws, slug)
     if sync.created:
         result.messages.append(f"dataset v{sync.version}: {sync.total} items ({sync.kind} captions)")
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         status = compute_status(ws, s, get_character(s, slug))
     if not status.ready:
         raise PreconditionFailed(f"cannot {status.next_step} yet: {status.reason}")
     train_version(ws, slug, None, progress=progress, on_step=on_step, result=result)
 
 
+@unit_of_work
 def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, progress: bool = True,
                   on_step: Callable[[int, float], None] | None = None, generate: bool = True,
                   result: StepResult | None = None) -> StepResult:
@@ -138,7 +141,7 @@ def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, pr
     from lorastrap.method.train import train_character_lora
 
     result = result or StepResult(slug=slug, step="noop")
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, slug)
         status = compute_status(ws, s, c)
         version = get_version(s, c, version_no) if version_no else latest_version(s, c)

@@ -20,7 +20,7 @@ from lorastrap.dataset.versions import get_version, latest_version, version_item
 from lorastrap.kernel.errors import PreconditionFailed, UserError
 from lorastrap.queries import get_character, get_lora
 from lorastrap.tags import identity_tags
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 from registry.models import BaseModel, Lora
 
 KINDS = ("style", "character")
@@ -73,6 +73,7 @@ def check_output_name(stem: str) -> None:
         raise UserError(f"output_name {stem!r} is not usable as a file name; use letters, digits, - and _")
 
 
+@unit_of_work
 def train_character_lora(
     ws: Workspace, slug: str, kind: str, dataset_version: int | str | None = None,
     overrides: Mapping[str, Any] = {}, config_file: Path | None = None, resume: bool = False,
@@ -92,7 +93,7 @@ def train_character_lora(
     if kind not in KINDS:
         raise UserError(f"unknown LoRA kind {kind!r}; choose style or character")
     new_base = checked_base_model(ws, base_model) if base_model else None
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, slug)
         version = (get_version(s, c, dataset_version) if dataset_version is not None
                    else latest_version(s, c, kind) or latest_version(s, c))
@@ -131,7 +132,7 @@ def train_character_lora(
         return TrainedLora(-1, out_path.stem, kind, out_path, "", "", facts["version_no"], None,
                            facts["round"], result.steps, result.final_loss, None, result.log_path)
 
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         if s.scalars(select(BaseModel).where(BaseModel.sha256 == ref.sha256)).first() is None:
             s.add(BaseModel(spec=ref.path_or_id, kind=ref.kind, arch=ref.arch, sha256=ref.sha256))
         character = get_character(s, facts["slug"])

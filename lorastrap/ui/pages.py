@@ -46,7 +46,7 @@ def seed_tags(ws: Workspace, slug: str) -> list[str]:
     from lorastrap.dataset.sources import carried_seed_tags
     from lorastrap.queries import get_character
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         return carried_seed_tags(s, get_character(s, slug), list(ws.config.bootstrap.views))
 
 
@@ -121,7 +121,7 @@ def captions_page(ws: Workspace, slug: str) -> dict[str, Any]:
     from lorastrap.method.stage import training_kind
     from lorastrap.queries import get_character
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         kind = training_kind(ws, s, get_character(s, slug))
     rows = []
     for row in preview_captions(ws, slug, kind):
@@ -157,7 +157,7 @@ def lora_download(ws: Workspace, lora_id: int) -> tuple[Path, str]:
     from lorastrap.kernel.errors import NotFound
     from registry.models import Lora
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         row = s.get(Lora, lora_id)
         if row is None:
             raise NotFound(f"no LoRA #{lora_id}")

@@ -270,13 +270,15 @@ class Watcher:
             if kind == "rescan":
                 self.rescan()
             elif kind == "curated":
-                job = on_curated_settled(self.ws, self.reg, name, self.report,
-                                         changed_since=lambda: self.settler.pending(key))
+                with self.ws.unit(self.reg) as ws:  # one settled change: one unit of work
+                    job = on_curated_settled(ws, self.reg, name, self.report,
+                                             changed_since=lambda: self.settler.pending(key))
             elif kind == "inbox":
                 folder = self.ws.inbox_dir / name
                 self._unwatch(key)  # the import moves the folder away
                 try:
-                    job = on_drop_settled(self.ws, self.reg, folder, self.report)
+                    with self.ws.unit(self.reg) as ws:
+                        job = on_drop_settled(ws, self.reg, folder, self.report)
                 finally:
                     if folder.is_dir():  # still here (an error): keep watching it
                         self._watch(key, folder)
@@ -294,7 +296,7 @@ def watch(ws: Workspace, *, once: bool = False, run_jobs: bool = True, emit: Cal
     """Watch and train until SIGINT/SIGTERM; with `once`, catch up on changes, run the queue, exit.
     Without `run_jobs` only jobs are queued (for `lorastrap worker` on GPU machines)."""
     report = Reporter(emit)
-    with ws.open_registry() as reg:
+    with ws.unit() as ws, ws.registry() as reg:  # one registry for the watcher, worker and jobs
         worker = Worker(ws, reg, name=worker_name, emit=emit, show_progress=show_progress)
         with worker.signals():
             worker.requeue_stale()
