@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorastrap.characters import add_character  # noqa: E402
 from lorastrap.clash.compat import fix_style  # noqa: E402
-from lorastrap.clash.run import ClashOptions, run_clash  # noqa: E402
+from lorastrap.clash.options import ClashOptions  # noqa: E402
+from lorastrap.clash.run import run_clash  # noqa: E402
 from lorastrap.clash.styles import add_style  # noqa: E402
 from lorastrap.lab import held_out_characters, seed_images  # noqa: E402
 from lorastrap.lab.loras import LoraRecipe, seed_lora, style_lora, trigger_for  # noqa: E402

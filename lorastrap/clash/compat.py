@@ -10,11 +10,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from lorastrap.clash.grid import GRID, Section
+from lorastrap.clash.options import ClashOptions
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.projection import METHOD, METHOD_CITATION, FixResult, compat_lora, compat_metadata
 from lorastrap.clash.report import build_report
 from lorastrap.clash.run import (
-    ClashOptions,
     Context,
     StyleRef,
     check_budget,
@@ -28,6 +28,7 @@ from lorastrap.clash.run import (
 from lorastrap.clash.weightspace import analyse
 from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.journal import FileJournal
+from lorastrap.kernel.options import recorded
 from lorastrap.models.lora import kohya_tensors, read_lora, write_lora_file
 from lorastrap.models.lora.validate import check_fits
 from lorastrap.workspace import Workspace, unit_of_work
@@ -148,6 +149,6 @@ def _rerun(ws: Workspace, ctx: Context, style: StyleRef, path: Path, lora_id: in
     run_id, files = persist_run(
         ws, out_dir, doc, all_cells, character_id=ctx.character_id, character_lora_id=ctx.char_row_id,
         style_lora_ids={style.name: style.row_id, sections[1].style: lora_id, compat_name: lora_id},
-        params={"kind": "fix", "style": style.name, "compat_lora_id": lora_id, "views": spec.views, "seeds": spec.seeds,
-                "threshold": opts.threshold}, summary={"before_after": before_after, "images": total})
+        params={**recorded(opts), "kind": "fix", "style": style.name, "compat_lora_id": lora_id, "views": spec.views,
+                "seeds": spec.seeds}, summary={"before_after": before_after, "images": total})
     return replace(outcome, before_after=before_after, report_html=files.html, run_id=run_id)

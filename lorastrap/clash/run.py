@@ -28,17 +28,18 @@ from lorastrap.clash.metrics import (
     EmbeddingMetrics,
     EmbeddingStyle,
     IdentityMetric,
-    MetricSource,
     RowScores,
     StyleMetric,
     metric_labels,
     score_grid,
 )
+from lorastrap.clash.options import ClashOptions
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification, visibility_note
 from lorastrap.clash.styles import base_of, character_lora, load_registered, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.options import recorded
 from lorastrap.models.embedding import default_embedder
 from lorastrap.models.lora import LoraFile
 from lorastrap.models.lora.triggers import propose_trigger
@@ -49,28 +50,6 @@ from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_VIEWS = ("front", "from side", "from behind")
 VERIFY_SEED_OFFSET = 1000
-
-
-@dataclass
-class ClashOptions:
-    styles: Sequence[str]
-    weights: Sequence[float] = (0.3, 0.6, 1.0)
-    character_weights: Sequence[float] = (1.0,)
-    seeds: int = 2
-    seed: int = 1
-    views: Sequence[str] | None = None
-    out: Path | None = None
-    max_cells: int = 400
-    threshold: float = 0.8
-    presets: bool = True
-    verify_seeds: int = 1
-    steps: int = 20
-    cfg: float = 6.0
-    clip_model: str | None = None
-    lora_id: int | None = None
-    show_progress: bool = True
-    extra_prompt: str = ""  # appended to every prompt (e.g. "1girl, solo")
-    metrics: MetricSource | None = None  # None: embedding cosine (CLIP or the weak fallback)
 
 
 @dataclass
@@ -198,6 +177,8 @@ def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec:
             opts: ClashOptions) -> Measured:
     """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
     embedder = CachedEmbedder(default_embedder(opts.clip_model))
+    if opts.metrics is None and opts.identity != "embedding":
+        raise UserError(f"--identity {opts.identity} needs its metrics (ClashOptions.metrics); the CLI supplies them")
     source = opts.metrics or EmbeddingMetrics()
     identity = source.identity(embedder, ctx.identity_tags)
     styles = {sec.style: metric for sec in sections if (metric := source.style(sec.trigger)) is not None}
@@ -243,8 +224,7 @@ def report_header(ctx: Context, measured: Measured, opts: ClashOptions) -> dict:
                       "lora_id": ctx.char_row_id},
         "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity, measured.styles)),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": {"weights": list(opts.weights), "character_weights": list(opts.character_weights),
-                   "steps": opts.steps, "cfg": opts.cfg, "presets": opts.presets, "verify_seeds": opts.verify_seeds},
+        "params": recorded(opts),
     }
 
 
@@ -304,8 +284,8 @@ def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     run_id, files = persist_run(ws, out_dir, report, all_cells, character_id=ctx.character_id,
                                 character_lora_id=ctx.char_row_id,
                                 style_lora_ids={st.name: st.row_id for st in ctx.styles},
-                                params={"kind": "grid", "styles": [st.name for st in ctx.styles], "views": spec.views,
-                                        "seeds": spec.seeds, "threshold": opts.threshold, **report["params"]},
+                                params={**report["params"], "kind": "grid", "styles": [st.name for st in ctx.styles],
+                                        "views": spec.views, "seeds": spec.seeds},
                                 summary=summary)
     return ClashOutcome(run_id, out_dir, files.html, files.json, files.sheets, report["ranking"],
                         [s["advice"] for s in report["styles"] if s["advice"]], len(all_cells), measured.identity.weak,

@@ -20,6 +20,7 @@ from game_export.frames import frames_from_folder, frames_from_globs, parse_anim
 from lorastrap.dataset.versions import latest_version
 from lorastrap.image_store import find_image
 from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.options import option, recorded
 from lorastrap.kernel.progress import progress_bar
 from lorastrap.queries import get_character
 from lorastrap.workspace import CONTACT_SHEET_NAME, Workspace, unit_of_work
@@ -31,30 +32,44 @@ DEFAULT_ANIMATION = "idle"
 
 @dataclass
 class SpriteOptions:
-    """Everything `export sprites` accepts besides the character (CLI strings, parsed here)."""
+    """Everything `export sprites` accepts besides the character: the one declaration of its
+    command-line options (lorastrap.cli.options), the library call, and the settings the `exports`
+    row records. Values are as typed (strings such as the pivot are parsed here)."""
 
-    engines: Sequence[str] = ("godot4",)
-    out: Path | None = None
-    source: str | None = None  # --from
-    animations: Sequence[str] = ()  # NAME=GLOB
-    animation: str = DEFAULT_ANIMATION  # name of the single animation of a folder
-    godot_res: str | None = None
-    fps: float = 8.0
-    loop: bool = True
-    size: int | None = None
-    pixel_art: bool = False
-    palette: int | None = None
-    remover: str = "flood"
-    pack: str = "grid"
-    padding: int = 2
-    extrude: int = 1
-    max_texture_size: int = 4096
-    power_of_two: bool = False
-    pivot: str = "0.5,1"
-    directions: bool = False
-    mirror_side: bool = False
-    pixels_per_unit: float = 100.0
-    progress: bool = True
+    engines: Sequence[str] = option(("godot4",), "--engine", multiple=True, show_default=True, help=(
+        "godot4, godot3, unity, json (PixiJS/Phaser) or all; repeat or comma-separate. With several engines "
+        "each gets its own sub-folder of --out named after it."))
+    out: Path | None = option(None, "--out", path={"file_okay": False}, record=False, help=(
+        "Output folder (default: characters/<name>/exports/sprites). Unity: .meta files already there keep "
+        "their GUID and sprite ids."))
+    godot_res: str | None = option(None, "--godot-res", type="TEXT", help=(
+        "The res:// path of --out in your Godot project, e.g. res://sprites/hero; the .tres then loads its "
+        "textures from there (with several engines: from <res>/godot4/ or <res>/godot3/). Default: paths "
+        "relative to the .tres, which load wherever the folder is copied."))
+    source: str | None = option(None, "--from", help=(
+        "Frame folder: candidates/r2 (of the character) or any folder (default: curated/)."))
+    animations: Sequence[str] = option((), "--animation", multiple=True, metavar="NAME=GLOB",
+                                       help="One animation per glob, frames in natural order; repeatable.")
+    animation: str = option(DEFAULT_ANIMATION, "--animation-name", type="NAME", show_default=True,
+                            help="Animation name for a folder of frames (without --animation).")
+    fps: float = option(8.0, "--fps", floats=(0, 240, True), show_default=True, help="Animation speed.")
+    loop: bool = option(True, "--loop/--no-loop", show_default=True)
+    size: int | None = option(None, "--size", ints=(1, 16384), help="Character height in px (one scale for all frames).")
+    pixel_art: bool = option(False, "--pixel-art", help="Nearest-neighbour scaling, hard alpha, point filter.")
+    palette: int | None = option(None, "--palette", ints=(2, 256), help="With --pixel-art: reduce to N shared colours.")
+    remover: str = option("flood", "--remover", show_default=True, help=(
+        "flood[:TOLERANCE], none, rembg:MODEL (e.g. isnet-anime) or rembg:/path/model.onnx."))
+    pack: str = option("grid", "--pack", choices=("grid", "tight"), show_default=True)
+    padding: int = option(2, "--padding", ints=(0, 256), show_default=True, help="Empty px around each frame.")
+    extrude: int = option(1, "--extrude", ints=(0, 64), show_default=True, help="Edge px repeated around each frame.")
+    max_texture_size: int = option(4096, "--max-texture-size", ints=(16, 16384), show_default=True)
+    power_of_two: bool = option(False, "--pot", help="Power-of-two page sizes.")
+    pivot: str = option("0.5,1", "--pivot", show_default=True, help="Pivot X,Y as fractions, y down.")
+    directions: bool = option(False, "--directions", help="Direction rows (down, up, side, other_side) from view tags.")
+    mirror_side: bool = option(False, "--mirror-side", help="Mirror side views into the missing other side (flagged).")
+    pixels_per_unit: float = option(100.0, "--ppu", floats=(0, 100000, True), show_default=True,
+                                    help="Unity pixels per unit.")
+    progress: bool = option(True, "--no-progress", invert=True, record=False, help="No progress bar.")
 
 
 @dataclass
@@ -183,24 +198,21 @@ def export_character_sprites(ws: Workspace, name: str, opts: SpriteOptions) -> S
                          dataset_version_id=dataset.id if dataset else None,
                          frame_count=len(result.sheet.frames),
                          files=[ws.rel(p) for p in result.files],
-                         params=_params(request, result, frame_origins))
+                         params=_params(opts, request, result, frame_origins))
             s.add(row)
             s.flush()
             return _summary(row.id, slug, request, result, lora, dataset.number if dataset else None)
 
 
-def _params(request: ExportRequest, result: ExportResult, origins: list[dict[str, Any]]) -> dict[str, Any]:
+def _params(opts: SpriteOptions, request: ExportRequest, result: ExportResult,
+            origins: list[dict[str, Any]]) -> dict[str, Any]:
+    """The recorded settings (every option, the pivot parsed, the remover as resolved) and results."""
     by_source = {str(spec.path): o for spec, o in zip(request.frames, origins)}
     frames = [{**r, **by_source.get(r["source"], {})} for r in result.frame_records()]
     return {
-        "remover": result.remover, "remover_loads": result.remover_loads, "pack": request.pack,
-        "size": request.size, "pixel_art": request.pixel_art, "palette": request.palette,
-        "pivot": list(request.pivot), "fps": request.fps, "loop": request.loop,
-        "directions": request.directions, "mirror_side": request.mirror_side,
-        "godot_res": request.godot_res, "padding": request.padding, "extrude": request.extrude,
-        "max_texture_size": request.max_texture_size, "power_of_two": request.power_of_two,
-        "pages": [p.file for p in result.sheet.pages], "efficiency": round(result.efficiency, 4),
-        "warnings": result.warnings, "frames": frames,
+        **recorded(opts), "pivot": list(request.pivot), "remover": result.remover,
+        "remover_loads": result.remover_loads, "pages": [p.file for p in result.sheet.pages],
+        "efficiency": round(result.efficiency, 4), "warnings": result.warnings, "frames": frames,
     }
 
 

@@ -90,7 +90,8 @@ def _make_env(root: Path, trained: dict, character_lora: bool = True):
 @pytest.fixture(scope="module")
 def env(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One real clash run of two styles (the trained style and the character's own LoRA as a 'style')."""
-    from lorastrap.clash.run import ClashOptions, run_clash
+    from lorastrap.clash.options import ClashOptions
+    from lorastrap.clash.run import run_clash
     from lorastrap.clash.styles import add_style
 
     ws = _make_env(tmp_path_factory.mktemp("clash") / "ws", trained)
@@ -194,7 +195,8 @@ def test_same_seeds_give_the_same_images(env):
     rounding: batched CPU kernels sum in a batch-size-dependent order (≤ 1e-6 in the UNet output), which
     can move a pixel by one 8-bit level — the cause of this test's failures before it compared like batches."""
     from lorastrap.clash.grid import CHARACTER_ONLY, GRID, Section, Variant, run_grid
-    from lorastrap.clash.run import ClashOptions, grid_spec, load_context, open_generator
+    from lorastrap.clash.options import ClashOptions
+    from lorastrap.clash.run import grid_spec, load_context, open_generator
 
     ws, report = env["ws"], env["report"]
     ctx = load_context(ws, "kitsune", ["stripes"])
@@ -251,7 +253,8 @@ def test_html_report_renders_in_chromium(env):
 
 
 def test_errors_are_one_line_with_the_next_action(trained, tmp_path):
-    from lorastrap.clash.run import ClashOptions, run_clash
+    from lorastrap.clash.options import ClashOptions
+    from lorastrap.clash.run import run_clash
     from lorastrap.clash.styles import add_style
 
     ws = _make_env(tmp_path / "ws", trained, character_lora=False)
@@ -278,7 +281,7 @@ def _register_character_lora(ws, trained) -> None:
 
 def test_fix_writes_a_compat_lora_and_shows_before_after(env, tmp_path):
     from lorastrap.clash.compat import fix_style
-    from lorastrap.clash.run import ClashOptions
+    from lorastrap.clash.options import ClashOptions
     from lorastrap.clash.weightspace import analyse
     from lorastrap.models.lora import read_lora
     from registry.models import Lora

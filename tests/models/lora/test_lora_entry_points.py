@@ -63,7 +63,8 @@ def test_output_name_from_a_config_file_names_the_file(template: dict) -> None:
 
 def test_community_lora_goes_through_every_command(ws, template: dict, cli_run) -> None:  # type: ignore[no-untyped-def]
     from lorastrap.clash.compat import fix_style
-    from lorastrap.clash.run import ClashOptions, analyse_weights, run_clash
+    from lorastrap.clash.options import ClashOptions
+    from lorastrap.clash.run import analyse_weights, run_clash
     from lorastrap.method.train import train_character_lora
 
     community = template["community"]
@@ -153,7 +154,8 @@ def test_style_trained_on_pixel_art_captions(ws, tiny_model_dir: Path, tmp_path:
     without --trigger, `style add` proposes "pixel art"; registered without it, `clash` says the
     style does not show and names the words instead of advising. (The tiny random model learns no
     visible style in a few steps — like a trigger-bound style prompted without its words.)"""
-    from lorastrap.clash.run import ClashOptions, run_clash
+    from lorastrap.clash.options import ClashOptions
+    from lorastrap.clash.run import run_clash
     from lorastrap.lab.world import VIEWS, all_characters, caption, draw
     from lorastrap.training.config import TrainConfig
     from lorastrap.training.loop import TrainItem, train_lora
