@@ -155,13 +155,10 @@ def outputs_page(ws: Workspace, slug: str) -> dict[str, Any]:
 def lora_download(ws: Workspace, lora_id: int) -> tuple[Path, str]:
     """A LoRA file by its registry id (wherever it is stored) and its download name."""
     from lorastrap.kernel.errors import NotFound
-    from registry.models import Lora
+    from lorastrap.queries import get_lora
 
     with ws.session(write=False) as s:
-        row = s.get(Lora, lora_id)
-        if row is None:
-            raise NotFound(f"no LoRA #{lora_id}")
-        path = ws.abs(row.file_path)
+        path = ws.abs(get_lora(s, lora_id).file_path)
     if not path.is_file():
         raise NotFound(f"LoRA #{lora_id}: its file {path} is missing")
     return path, path.name
