@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import small_method
 from PIL import Image
 from sqlalchemy import select
 
@@ -18,7 +19,7 @@ from lorastrap.kernel.errors import PreconditionFailed
 from lorastrap.method.curation import curate, preview_captions
 from lorastrap.method.lineage import lineage_tree, render_lineage
 from lorastrap.method.step import bootstrap_step, character_status
-from lorastrap.workspace import CONFIG_NAME, load_workspace
+from lorastrap.workspace import load_workspace
 from registry.models import DatasetVersion, Lora
 from registry.models import Image as ImageRow
 
@@ -26,12 +27,8 @@ IDENTITY = ["1girl", "solo", "fox ears", "fox tail", "blonde hair"]
 
 
 def _configure(ws, tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    cfg = ws.root / CONFIG_NAME
-    text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{tiny_model_dir}"')
-    text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
-    text = text.replace("candidates_per_round = 24", "candidates_per_round = 4")
-    text += "\n[training]\nmax_train_steps = 2\nresolution = 64\nsample_steps = 2\n"
-    cfg.write_text(text)
+    small_method(ws.root, tiny_model_dir, candidates=4,
+                 training={"max_train_steps": 2, "resolution": 64, "sample_steps": 2})
     return load_workspace(ws.root)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import small_method
 from PIL import Image
 
 from lorastrap.characters import add_character
 from lorastrap.method.stage import compute_status, next_threshold, style_rounds, training_kind
 from lorastrap.queries import get_character
-from lorastrap.workspace import CONFIG_NAME, load_workspace
+from lorastrap.workspace import load_workspace
 
 IDENTITY = "1girl, solo, fox ears, blonde hair"
 
@@ -19,8 +20,7 @@ IDENTITY = "1girl, solo, fox ears, blonde hair"
 @pytest.fixture
 def kit(workspace, seed_image: Path):  # type: ignore[no-untyped-def]
     """Thresholds 4 → 6 → 8 (two style rounds, then the character); one seed → 4 crops."""
-    cfg = workspace.root / CONFIG_NAME
-    cfg.write_text(cfg.read_text().replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]"))
+    small_method(workspace.root)
     ws = load_workspace(workspace.root)
     slug = add_character(ws, "Kitsune", [seed_image], IDENTITY).slug
     return ws, slug

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import small_method
 
 import registry.db
 from lorastrap.characters import add_character
 from lorastrap.method.step import bootstrap_step, character_status
-from lorastrap.workspace import CONFIG_NAME, load_workspace
+from lorastrap.workspace import load_workspace
 
 IDENTITY = "1girl, solo, fox ears, fox tail, blonde hair"
 
@@ -29,12 +30,8 @@ def opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _small(ws, tiny_model_dir: Path):  # type: ignore[no-untyped-def]
-    cfg = ws.root / CONFIG_NAME
-    text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{tiny_model_dir}"')
-    text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
-    text = text.replace("candidates_per_round = 24", "candidates_per_round = 2")
-    text += "\n[training]\nmax_train_steps = 1\nresolution = 64\nsample_steps = 1\n"
-    cfg.write_text(text)
+    small_method(ws.root, tiny_model_dir, candidates=2,
+                 training={"max_train_steps": 1, "resolution": 64, "sample_steps": 1})
     return load_workspace(ws.root)
 
 
