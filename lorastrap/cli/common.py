@@ -14,8 +14,8 @@ from lorastrap.kernel.errors import UserError
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Errors printed as one line: ours, and game_export's and registry's (which cannot import
-    lorastrap)."""
+    """Errors printed as one line: ours, and game_export's and registry's (each package keeps its
+    own error type)."""
     from registry.errors import RegistryError
 
     types: list[type[BaseException]] = [UserError, RegistryError]

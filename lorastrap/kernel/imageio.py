@@ -10,7 +10,8 @@ Pillow's plain `convert("RGB")` damages several common inputs silently:
 from what the file's bytes decode to (`changed`), so a caller keeps the original bytes only when
 they are already what it will use.
 
-Shared by lorastrap's image intake and the sprite exporter (game_export imports no lorastrap).
+Shared by lorastrap's image intake, training and the sprite exporter (game_export imports only the
+kernel).
 """
 
 from __future__ import annotations

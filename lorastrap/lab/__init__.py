@@ -2,7 +2,7 @@
 small SD-architecture model pretrained on the world (shipped weights) and the fidelity benchmark.
 
 Light on purpose (pillow/numpy only at import): `python -m lorastrap.lab.pretrain` runs on bare
-GPU machines, and the demo/clash code imports these helpers cheaply.
+GPU machines, and the demo imports these helpers cheaply.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ StyleFix = Callable[[Path, Path, Path], Path]
 
 def projection_fix(style: Path, character: Path, out: Path, *, sides: str = "column",
                    energy: float = 1.0) -> Path:
-    """The clash report's fix: project the style off the character's subspace (clash/fix.py);
+    """The clash report's fix: project the style off the character's subspace (clash/projection.py);
     `functools.partial(projection_fix, sides="both")` is the two-sided variant."""
     from lorastrap.clash.projection import compat_lora, compat_metadata
     from lorastrap.models.lora import read_lora, save_lora

@@ -29,7 +29,7 @@ class StepResult:
     step: str
     messages: list[str] = field(default_factory=list)
     lora_id: int | None = None
-    trained: Any = None  # train_runs.TrainedLora of a training step
+    trained: Any = None  # method.train.TrainedLora of a training step
     candidates: list[Path] = field(default_factory=list)
     contact_sheet: Path | None = None
     sample_grid: Path | None = None

@@ -1,7 +1,7 @@
 """A round's candidates as the curation page shows them: grouped by view, in the assist's order,
 with near-duplicate marks and each one's state (open, kept, rejected).
 
-The assist's ranking (`curation_assist.rank_candidates`, its public function) embeds every
+The assist's ranking (`method/assist.rank_candidates`, its public function) embeds every
 candidate, so it is computed once per round and kept in `.lorastrap/cache/assist/`. It is reused
 while the round's files are a subset of the ranked ones (rejecting moves a file aside), so the
 order does not jump while a person curates; a new file in the round ranks the round again.
