@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lorastrap.clash.blocks import layout_from_unet_config, presets_for  # noqa: E402
 from lorastrap.clash.grid import GRID, GridSpec, Section, Variant, run_grid, variant_with_blocks  # noqa: E402
 from lorastrap.clash.synthetic import lora_from_modules, random_lora, unet_lora_shapes  # noqa: E402
-from lorastrap.generation import Generator, GenRequest  # noqa: E402
-from lorastrap.models.tiny import ensure_tiny_model  # noqa: E402
+from lorastrap.models.generation import Generator, GenRequest  # noqa: E402
 from lorastrap.models.lora import save_lora  # noqa: E402
+from lorastrap.models.tiny import ensure_tiny_model  # noqa: E402
 
 TARGET = 0.05
 VIEWS = ("front", "from side", "from behind", "from above", "from below")

@@ -54,8 +54,8 @@ def scale_candidates(folder: Path, size: int) -> int:
 
 def build(root: Path, candidates: int, size: int, curated: int):  # type: ignore[no-untyped-def]
     import torch
-
     from conftest import build_ui_workspace
+
     from lorastrap.models.tiny import build_tiny_model
 
     torch.set_num_threads(1)
@@ -146,8 +146,8 @@ def main() -> None:
                                 headers={"accept": "application/json", "x-csrf-token": csrf})
                 trips.append(time.perf_counter() - t)
                 r.raise_for_status()
-        from lorastrap.curation import curate
-        from lorastrap.curation_state import unkeep
+        from lorastrap.method.candidates import unkeep
+        from lorastrap.method.curation import curate
 
         synced = []
         for i in range(max(3, args.trials // 2)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 from PIL import Image
 
 from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.pngmeta import png_bytes
 
 THUMB = 160
 SHEET_MIN_CELL = 112  # room for the "id0.98 st0.41" label under small (64 px) cells
@@ -57,9 +57,8 @@ def _data_uri(path: Path, size: int = THUMB) -> str:
     with Image.open(path) as im:
         im = im.convert("RGBA")
         im.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        im.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        data = png_bytes(im, optimize=True)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _safe_name(name: str) -> str:

@@ -15,11 +15,11 @@ from PIL import Image, ImageOps
 
 from game_export.alpha import AlphaCleanup, cleanup
 from game_export.background import NoRemover, Remover
-from game_export.decode import DecodeError, decode_image
 from game_export.directions import OTHER_SIDE, SIDE, assign_directions, direction_sort_key
 from game_export.errors import ExportError
 from game_export.frames import FrameSpec, assign_names, safe_name
 from game_export.layout import Trimmed, trim
+from lorastrap.kernel.imageio import DecodeError, decode_image
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ MAX_FRAME_PIXELS = 64_000_000  # as lorastrap's [images] max_pixels: the bomb gu
 
 
 def load_frame(path, notes: list[str] | None = None) -> Image.Image:
-    """The frame upright, 8-bit sRGB (game_export.decode); an animation gives its first frame."""
+    """The frame upright, 8-bit sRGB (lorastrap.kernel.imageio); an animation gives its first frame."""
     try:
         decoded = decode_image(Path(path), max_pixels=MAX_FRAME_PIXELS, animated="first")
     except (DecodeError, OSError) as exc:

@@ -7,18 +7,15 @@ sort (`walk_2` before `walk_10`), which is what people mean when they number fil
 from __future__ import annotations
 
 import glob
-import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from game_export.errors import ExportError
+from lorastrap.kernel.pngmeta import png_view
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-PROVENANCE_CHUNK = "lorastrap"
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -100,30 +97,8 @@ def frames_from_folder(folder: Path, animation: str = "idle", read_views: bool =
 
 
 def _specs(paths: Sequence[Path], animation: str, read_views: bool) -> list[FrameSpec]:
-    return [FrameSpec(path=p, animation=animation, view=read_view_tag(p) if read_views else None)
+    return [FrameSpec(path=p, animation=animation, view=png_view(p) if read_views else None)
             for p in paths]
-
-
-def read_provenance(path: Path) -> dict:
-    """The JSON provenance lorastrap writes into generated PNGs (empty when absent or unreadable)."""
-    try:
-        with Image.open(path) as image:  # reads the header and text chunks, not the pixels
-            raw = image.info.get(PROVENANCE_CHUNK)
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return {}  # the frame's own loading says what is wrong with it
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_view_tag(path: Path) -> str | None:
-    """The `view` of a generated image ("from side", "from behind", ...), or None."""
-    view = read_provenance(path).get("view")
-    return view.strip() if isinstance(view, str) and view.strip() else None
 
 
 def assign_names(frames: Sequence[FrameSpec], groups: Sequence[str]) -> list[str]:

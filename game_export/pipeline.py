@@ -7,7 +7,6 @@ so a failure leaves nothing half-written.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -16,7 +15,6 @@ from PIL import Image
 
 from game_export.atlas import render_pages
 from game_export.background import make_remover
-from game_export.budget import gib, over_budget
 from game_export.contact_sheet import SheetCell, make_contact_sheet
 from game_export.cutout import Cutout, cut_out_all, group_frames
 from game_export.errors import ExportError
@@ -29,7 +27,9 @@ from game_export.writers.aseprite import aseprite_json, aseprite_name
 from game_export.writers.godot import godot_spriteframes, res_join
 from game_export.writers.texturepacker import json_name, split_animations, texturepacker_json
 from game_export.writers.unity import unity_metas
-from registry.atomic import replaced_dir
+from lorastrap.kernel.atomic import replaced_dir
+from lorastrap.kernel.budget import gib, over_budget
+from lorastrap.kernel.pngmeta import png_bytes
 
 PREVIEW_COLUMNS = 8
 PREVIEW_MIN_CELL = 112
@@ -116,12 +116,6 @@ def _build_sheet(request: ExportRequest, cutouts: list[Cutout]) -> tuple[Sheet, 
     sheet = Sheet(request.character, pages, tuple(frames), animations, cell.pivot,
                   request.pixel_art, packing.kind)
     return sheet, images, packing
-
-
-def _png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _engine_files(request: ExportRequest, sheet: Sheet, pngs: list[bytes]) -> dict[str, bytes]:
@@ -222,10 +216,10 @@ def export_sprites(request: ExportRequest) -> ExportResult:
                      "(raise --max-texture-size to keep it on one)" for name in split_animations(sheet)]
     efficiency = packing.efficiency([(f.w, f.h) for f in sheet.frames])
 
-    files = _engine_files(request, sheet, [_png_bytes(p) for p in page_images])
+    files = _engine_files(request, sheet, [png_bytes(p) for p in page_images])
     preview_name = f"{slug}_preview.png"
     if request.preview:
-        files[preview_name] = _png_bytes(preview_sheet(sheet, page_images))
+        files[preview_name] = png_bytes(preview_sheet(sheet, page_images))
     files[manifest_name] = _manifest(request, sheet, remover.name, warnings,
                                      sorted(list(files) + [manifest_name]), efficiency)
     previous = _previous_files(out_dir, manifest_name)

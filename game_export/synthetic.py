@@ -6,15 +6,14 @@ edges are anti-aliased like real renders. The exact coverage mask comes with it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, PngImagePlugin
+from PIL import Image, ImageDraw
 
-from game_export.frames import PROVENANCE_CHUNK, FrameSpec
-from registry.atomic import atomic_path
+from game_export.frames import FrameSpec
+from lorastrap.kernel.pngmeta import write_png
 
 _SUPERSAMPLE = 4
 
@@ -69,12 +68,7 @@ def draw_frame(size: tuple[int, int], figure: Figure, background=(245, 245, 245)
 
 def save_frame(image: Image.Image, path: Path, view: str | None = None) -> Path:
     """Save as PNG, with the lorastrap provenance chunk carrying `view` when given."""
-    info = PngImagePlugin.PngInfo()
-    if view is not None:
-        info.add_text(PROVENANCE_CHUNK, json.dumps({"view": view}))
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=info)
-    return path
+    return write_png(path, image, provenance=None if view is None else {"view": view})
 
 
 def animation_frames(folder: Path, counts: dict[str, int], size: tuple[int, int] = (96, 128),

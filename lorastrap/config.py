@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorastrap.errors import UserError
-from lorastrap.fieldtypes import checked_value
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.fieldtypes import checked_value
 
 DEFAULT_VIEWS = (
     "front",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorastrap.bootstrap import bootstrap_step, character_status
 from lorastrap.characters import add_character
+from lorastrap.method.step import bootstrap_step, character_status
 from lorastrap.workspace import CONFIG_NAME, Workspace, init_workspace, load_workspace
 
 DEMO_NAME = "Kitsune"
@@ -50,8 +50,8 @@ class DemoReport:
 
 
 def lab_model_available() -> bool:
+    from lorastrap.kernel.errors import UserError
     from lorastrap.models.base import _lab_model_dir
-    from lorastrap.errors import UserError
 
     try:
         _lab_model_dir()
@@ -67,7 +67,7 @@ def _write_settings(ws: Workspace, size: DemoSize, views: list[str]) -> Workspac
     text += (
         "\n# demo settings: the lab world's views, short training runs at the lab's 64 px\n"
         f"[training]\nresolution = 64\nsample_steps = {size.sample_steps}\n"
-        # the lab's LoRA recipe (lorastrap.lab.lora_runs.LoraRecipe): a small model learns fast
+        # the lab's LoRA recipe (lorastrap.lab.loras.LoraRecipe): a small model learns fast
         "rank = 8\nalpha = 8.0\nlearning_rate = 1e-3\nbatch_size = 4\n"
         f"[training.style]\nmax_train_steps = {size.style_steps}\n"
         f"[training.character]\nmax_train_steps = {size.character_steps}\n"
@@ -96,7 +96,6 @@ def draw_seed(folder: Path, count: int = 4) -> tuple[list[Path], list[str]]:
 def run_demo(directory: Path | None = None, size: str = "full", base_model: str | None = None,
              echo: Callable[[str], None] = print) -> DemoReport:
     from lorastrap.lab.world import VIEWS
-
     from lorastrap.models.threads import use_small_model_threads
 
     use_small_model_threads()
@@ -170,8 +169,8 @@ def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir:
 
 def _export(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None]) -> None:
     """Frames of every view from the character LoRA, exported as direction rows."""
-    from lorastrap.generate_runs import generate_candidates
-    from lorastrap.sprite_export import SpriteOptions, export_character_sprites
+    from lorastrap.export.sprites import SpriteOptions, export_character_sprites
+    from lorastrap.method.generate import generate_candidates
 
     frames = ws.exports_dir(slug) / "frames"
     generate_candidates(ws, slug, views=list(ws.config.bootstrap.views), per_view=2, seed=7, out_dir=frames)

@@ -1,18 +1,19 @@
-"""Loading and validating user images; seed crops."""
+"""Loading and validating user images, the image files of a folder a person edits, seed crops."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from game_export.decode import DecodeError, decode_image
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.pngmeta import png_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 CROP_MODES = ("zoom", "quad", "none")
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", "~")
 
 
 @dataclass
@@ -31,8 +32,29 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def is_partial_name(name: str) -> bool:
+    """Files a copy or a download is still writing, or hidden files: never read them."""
+    return name.startswith(".") or name.endswith(PARTIAL_SUFFIXES)
+
+
+def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, ignored non-image files) in a curated folder, sorted; partial files are skipped."""
+    images: list[Path] = []
+    ignored: list[Path] = []
+    if not folder.is_dir():
+        return images, ignored
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or is_partial_name(path.name):
+            continue
+        if is_image_name(path):
+            images.append(path)
+        elif path.suffix.lower() != ".txt":
+            ignored.append(path)
+    return images, ignored
+
+
 def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) -> LoadedImage:
-    """Open and fully decode an image (game_export.decode: EXIF rotation, 16-bit, palette
+    """Open and fully decode an image (lorastrap.kernel.imageio: EXIF rotation, 16-bit, palette
     transparency, CMYK/ICC to sRGB; animations refused), or raise a one-line UserError."""
     path = Path(path)
     if not path.exists():
@@ -51,12 +73,6 @@ def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) 
         data = png_bytes(decoded.image)
     return LoadedImage(path=path, image=decoded.image, data=data,
                        notes=[f"{path.name}: {note}" for note in decoded.notes])
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _square_from_top(image: Image.Image, side_frac: float) -> Image.Image:

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Container
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 RESERVED = frozenset(
     {"con", "prn", "aux", "nul", "com1", "lpt1", "inbox", "all", "new", "list", "show", "help", "none"}

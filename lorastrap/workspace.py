@@ -1,22 +1,37 @@
-"""Find or create a workspace: a folder with `lorastrap.toml`, found by walking up like git."""
+"""Find or create a workspace: a folder with `lorastrap.toml`, found by walking up like git; and
+the unit of work — one registry for a command, a job, a watcher event or a web request.
+
+Services take a `Workspace` and open their transactions with `ws.session()` (or `ws.registry()`
+where they need the registry itself). Inside `with ws.unit() as ws:` those share ONE registry,
+opened on first use (engine, pragmas, migration check) and closed when the unit ends; outside a
+unit each call opens its own, as a one-off script would.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import json
 import os
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.orm import Session
 
 from lorastrap.config import DEFAULT_BASE_MODEL, DEFAULT_TOML, Config
-from lorastrap.errors import UserError
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.errors import UserError
 from registry.blobs import BlobStore
 from registry.db import Registry, open_registry, sqlite_url
 from registry.errors import RegistryError
 
+T = TypeVar("T")
 CONFIG_NAME = "lorastrap.toml"
 STATE_DIR = ".lorastrap"
 ENV_VAR = "LORASTRAP_WORKSPACE"
@@ -24,10 +39,67 @@ ENV_VAR = "LORASTRAP_WORKSPACE"
 CONTACT_SHEET_NAME = "contact-sheet.png"
 
 
+class _Unit:
+    """The registry of one unit of work: opened on first use (thread-safe), closed at the end
+    unless the caller handed in one it owns."""
+
+    def __init__(self, ws: Workspace, registry: Registry | None) -> None:
+        self._ws, self._registry, self._owned = ws, registry, registry is None
+        self._lock = threading.Lock()
+
+    def registry(self) -> Registry:
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._ws.open_registry()
+            return self._registry
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._registry is not None:
+                self._registry.close()
+            self._registry = None
+
+
 @dataclass
 class Workspace:
     root: Path
     config: Config
+    _unit: _Unit | None = field(default=None, repr=False, compare=False)
+
+    # -- the unit of work -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def unit(self, registry: Registry | None = None) -> Iterator[Workspace]:
+        """This workspace with one registry for everything done inside the block: `registry` (the
+        caller's, left open), else one opened on first use and closed at the end. Inside a unit,
+        a nested `unit()` is the same unit."""
+        if self._unit is not None:
+            yield self
+            return
+        unit = _Unit(self, registry)
+        try:
+            yield dataclasses.replace(self, _unit=unit)
+        finally:
+            unit.close()
+
+    def bound(self, registry: Registry) -> Workspace:
+        """This workspace with `registry` for all its sessions: for a process that holds one
+        registry for its whole life (the web UI); the caller closes it."""
+        return self if self._unit is not None else dataclasses.replace(self, _unit=_Unit(self, registry))
+
+    @contextlib.contextmanager
+    def registry(self) -> Iterator[Registry]:
+        """The unit's registry (left open), or outside a unit one opened for this block."""
+        if self._unit is not None:
+            yield self._unit.registry()
+        else:
+            with self.open_registry() as reg:
+                yield reg
+
+    @contextlib.contextmanager
+    def session(self, write: bool = True) -> Iterator[Session]:
+        """One transaction on the registry (commit or rollback); `write=False` takes no write lock."""
+        with self.registry() as reg, reg.session(write) as s:
+            yield s
 
     # -- locations -------------------------------------------------------------------------
     @property
@@ -142,8 +214,9 @@ class Workspace:
             return self.database_url
 
     def open_registry(self, *, create: bool = False, migrate: bool = True) -> Registry:
-        """The migrated registry. A registry file that is missing or empty is an error, never
-        silently replaced by an empty one: only `create` (what `lorastrap init` passes) makes one."""
+        """A new connection to the migrated registry (services use `session()`/`registry()`). A
+        registry file that is missing or empty is an error, never silently replaced by an empty
+        one: only `create` (what `lorastrap init` passes) makes one."""
         path = self.registry_path
         if create:
             self.state_dir.mkdir(exist_ok=True)
@@ -165,6 +238,16 @@ class Workspace:
                 f"cannot open the registry at {self.registry_location!r}: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}; check [workspace] database_url"
             ) from exc
+
+
+def unit_of_work(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run a service (first argument: the workspace) as one unit of work, unless it already runs
+    inside one: all its transactions share one registry."""
+    @functools.wraps(fn)
+    def wrapper(ws: Workspace, *args: Any, **kwargs: Any) -> T:
+        with ws.unit() as unit_ws:
+            return fn(unit_ws, *args, **kwargs)
+    return wrapper
 
 
 def check_registry_file(path: Path, root: Path) -> None:

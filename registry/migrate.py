@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 
 import migrations
 from registry.errors import RegistryError
+from registry.models import Base
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
     cfg.attributes["engine"] = engine
+    cfg.attributes["target_metadata"] = Base.metadata
     return cfg
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, PngImagePlugin
 
-
 # ======================================================================================
 # foundation: workspace, seed images, running the CLI, snapshots of a workspace's files
 # ======================================================================================
@@ -290,30 +289,44 @@ def engine_check_frames(tmp_path_factory: pytest.TempPathFactory) -> list:
 # ui: a workspace with one character whose round-1 candidates wait for curation
 # ======================================================================================
 
-UI_SETTINGS = "\n[training]\nmax_train_steps = 3\nresolution = 64\nsample_steps = 2\n"
+def small_method(root: Path, model: Path | str | None = None, *, candidates: int | None = None,
+                 training: dict | None = None) -> None:
+    """Rewrite a workspace's lorastrap.toml for the small method of the tests: thresholds 4 → 6 → 8,
+    and when given the base model, the candidates per round and `[training]` settings."""
+    from lorastrap.workspace import CONFIG_NAME
+
+    cfg = Path(root) / CONFIG_NAME
+    text = cfg.read_text().replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
+    if model is not None:
+        text = text.replace('base_model = "tiny"', f'base_model = "{model}"')
+    if candidates is not None:
+        text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    if training:
+        text += "\n[training]\n" + "".join(f"{k} = {v}\n" for k, v in training.items())
+    cfg.write_text(text)
+
+
+UI_TRAINING = {"max_train_steps": 3, "resolution": 64, "sample_steps": 2}
 
 
 def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # type: ignore[no-untyped-def]
     """Thresholds 4 → 6 → 8, round 1 trained and its candidates generated. `model` "lab": the
     shipped lab model and a lab-world seed (pictures worth a screenshot), else a model folder."""
-    from lorastrap.bootstrap import bootstrap_step
     from lorastrap.characters import add_character
+    from lorastrap.method.step import bootstrap_step
     from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
 
     ws, _ = init_workspace(root)
-    cfg = ws.root / CONFIG_NAME
-    text = cfg.read_text().replace('base_model = "tiny"', f'base_model = "{model}"')
-    text = text.replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
-    text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    small_method(ws.root, model, candidates=candidates, training=UI_TRAINING)
     if model == "lab":  # the lab world's views, as `lorastrap demo` sets them
         import json
 
         from lorastrap.lab.world import VIEWS
 
-        text = text.replace('views = ["front", "from side", "from behind", "from above", "from below",\n'
-                            '         "three-quarter view", "full body", "upper body", "portrait"]',
-                            f"views = {json.dumps(list(VIEWS))}")
-    cfg.write_text(text + UI_SETTINGS)
+        cfg = ws.root / CONFIG_NAME
+        cfg.write_text(cfg.read_text().replace(
+            'views = ["front", "from side", "from behind", "from above", "from below",\n'
+            '         "three-quarter view", "full body", "upper body", "portrait"]', f"views = {json.dumps(list(VIEWS))}"))
     ws = load_workspace(ws.root)
     if model == "lab":
         from lorastrap.demo import SEED_TAGS, draw_seed

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lorastrap.characters import add_character, list_characters
-from lorastrap.errors import UserError
-from lorastrap.tags import edit_tags
+from lorastrap.characters import add_character, edit_tags, list_characters
+from lorastrap.kernel.errors import UserError
 
 
 @pytest.fixture
@@ -62,12 +61,12 @@ def test_curate_reject_only_moves_candidates_and_undoes_on_failure(workspace, ki
     assert r.code == 2 and "only candidates" in r.err and mine.is_file()
 
     keep, drop = _candidate(workspace, "a.png"), _candidate(workspace, "b.png", (1, 2, 3))
-    import lorastrap.curation
+    import lorastrap.method.curation
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise UserError("registry write failed")
 
-    monkeypatch.setattr(lorastrap.curation, "sync_curated", broken)
+    monkeypatch.setattr(lorastrap.method.curation, "sync_curated", broken)
     r = cli_run("curate", "kit", "--keep", str(keep), "--reject", str(drop))
     assert r.code == 2 and "registry write failed" in r.err
     assert drop.is_file() and not (drop.parent / ".rejected" / "b.png").exists()  # moved back
@@ -116,7 +115,7 @@ def test_lorastrap_toml_values_are_type_checked(workspace, cli_run) -> None:  # 
 
 
 def test_progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_when_asked(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lorastrap import progress
+    from lorastrap.kernel import progress
 
     monkeypatch.delenv(progress.ENV_VAR, raising=False)
     log = io.StringIO()  # not a terminal
@@ -140,7 +139,7 @@ def test_progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_when_asked(m
 
 def test_no_progress_silences_the_worker_and_what_it_runs(workspace, kit, lorastrap_argv, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`worker --no-progress`: no bars and no progress lines from the jobs (training, generation)."""
-    from lorastrap.job_commands import jobs_add
+    from lorastrap.jobs.manage import jobs_add
 
     jobs_add(workspace, "sleep", payload={"steps": 30, "step_s": 0.0})
     env = {**os.environ, "LORASTRAP_PROGRESS": "lines"}

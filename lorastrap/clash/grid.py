@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-
 from lorastrap.clash.blocks import UnetLayout, diffusers_block_weights, lbw_string
-from lorastrap.generation import GeneratedImage, Generator, GenRequest
-from lorastrap.progress import progress_bar
+from lorastrap.kernel.progress import progress_bar
+from lorastrap.models.generation import GeneratedImage, Generator, GenRequest
 
 CHARACTER_ONLY = "character-only"
 STYLE_ONLY = "style-only"

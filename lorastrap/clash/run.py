@@ -10,52 +10,46 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.characters import get_character
 from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
 from lorastrap.clash.grid import (
-    CHARACTER_ONLY, GRID, NO_TRIGGER, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
+    CHARACTER_ONLY,
+    GRID,
+    NO_TRIGGER,
+    STYLE_ONLY,
+    GridCell,
+    GridSpec,
+    Section,
+    Variant,
+    run_grid,
+    variant_with_blocks,
 )
 from lorastrap.clash.metrics import (
-    CachedEmbedder, EmbeddingIdentity, EmbeddingStyle, IdentityMetric, ReaderIdentity, ReaderStyle, RowScores,
-    StyleMetric, metric_labels, score_grid,
+    CachedEmbedder,
+    EmbeddingMetrics,
+    EmbeddingStyle,
+    IdentityMetric,
+    RowScores,
+    StyleMetric,
+    metric_labels,
+    score_grid,
 )
+from lorastrap.clash.options import ClashOptions
 from lorastrap.clash.persist import assign_image_paths, persist_run
 from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification, visibility_note
-from lorastrap.clash.service import base_of, character_lora, load_registered, resolve_style
+from lorastrap.clash.styles import base_of, character_lora, load_registered, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
-from lorastrap.embedding import default_embedder
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.options import recorded
+from lorastrap.models.embedding import default_embedder
 from lorastrap.models.lora import LoraFile
 from lorastrap.models.lora.triggers import propose_trigger
 from lorastrap.models.lora.validate import BaseModules
+from lorastrap.queries import get_character
 from lorastrap.tags import identity_tags
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_VIEWS = ("front", "from side", "from behind")
 VERIFY_SEED_OFFSET = 1000
-
-
-@dataclass
-class ClashOptions:
-    styles: Sequence[str]
-    weights: Sequence[float] = (0.3, 0.6, 1.0)
-    character_weights: Sequence[float] = (1.0,)
-    seeds: int = 2
-    seed: int = 1
-    views: Sequence[str] | None = None
-    out: Path | None = None
-    max_cells: int = 400
-    threshold: float = 0.8
-    presets: bool = True
-    verify_seeds: int = 1
-    steps: int = 20
-    cfg: float = 6.0
-    clip_model: str | None = None
-    lora_id: int | None = None
-    show_progress: bool = True
-    identity_metric: str = "embedding"  # "embedding" (CLIP or the weak fallback) | "lab-reader"
-    extra_prompt: str = ""  # appended to every prompt (e.g. "1girl, solo")
-    identity: IdentityMetric | None = None  # a custom metric object overrides identity_metric
 
 
 @dataclass
@@ -93,7 +87,7 @@ def load_context(ws: Workspace, name: str, style_names: Sequence[str], lora_id: 
     (errors say what to do next)."""
     if not style_names:
         raise UserError("no style given; pass --styles NAME [NAME…] (see `lorastrap style list`)")
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         character = get_character(s, name)
         row = character_lora(s, character, lora_id)
         base_spec = character.base_model or ws.config.workspace.base_model
@@ -166,26 +160,6 @@ def _curated(ws: Workspace, slug: str, limit: int = 40) -> list[Image.Image]:
     return images
 
 
-def identity_metric(name: str, embedder: CachedEmbedder, tags: Sequence[str]) -> IdentityMetric:
-    if name == "embedding":
-        return EmbeddingIdentity(embedder)
-    if name == "lab-reader":
-        try:
-            return ReaderIdentity(list(tags))
-        except ValueError as exc:  # the tags name no lab attribute
-            raise UserError(f"--identity lab-reader needs lab identity tags (hair, ears, tail, dress): {exc}") from exc
-    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
-
-
-def style_metrics(mode: str, sections: Sequence[Section], embedder: CachedEmbedder) -> dict[str, StyleMetric]:
-    """In lab mode, a section whose style trigger is a lab style is scored by the lab's style reader."""
-    if mode != "lab-reader":
-        return {}
-    from lorastrap.lab.world import STYLES
-
-    return {sec.style: ReaderStyle(sec.trigger) for sec in sections if sec.trigger in STYLES}
-
-
 @dataclass
 class Measured:
     cells: list[GridCell]
@@ -203,8 +177,11 @@ def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec:
             opts: ClashOptions) -> Measured:
     """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
     embedder = CachedEmbedder(default_embedder(opts.clip_model))
-    identity = opts.identity or identity_metric(opts.identity_metric, embedder, ctx.identity_tags)
-    styles = style_metrics(opts.identity_metric, sections, embedder)
+    if opts.metrics is None and opts.identity != "embedding":
+        raise UserError(f"--identity {opts.identity} needs its metrics (ClashOptions.metrics); the CLI supplies them")
+    source = opts.metrics or EmbeddingMetrics()
+    identity = source.identity(embedder, ctx.identity_tags)
+    styles = {sec.style: metric for sec in sections if (metric := source.style(sec.trigger)) is not None}
     curated = _curated(ws, ctx.slug)
     cells = run_grid(gen, sections, spec, show_progress=opts.show_progress)
     scores = score_grid(cells, identity, embedder, curated, styles)
@@ -247,8 +224,7 @@ def report_header(ctx: Context, measured: Measured, opts: ClashOptions) -> dict:
                       "lora_id": ctx.char_row_id},
         "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity, measured.styles)),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": {"weights": list(opts.weights), "character_weights": list(opts.character_weights),
-                   "steps": opts.steps, "cfg": opts.cfg, "presets": opts.presets, "verify_seeds": opts.verify_seeds},
+        "params": recorded(opts),
     }
 
 
@@ -272,8 +248,8 @@ def default_out(ws: Workspace, slug: str) -> Path:
 
 def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, str]] = ()):
     """ONE pipeline with the character LoRA and every style LoRA loaded as named adapters."""
-    from lorastrap.generation import Generator
     from lorastrap.models.base import resolve_base_model
+    from lorastrap.models.generation import Generator
 
     gen = Generator(resolve_base_model(ctx.base_spec, ws.root))
     try:
@@ -288,6 +264,7 @@ def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, 
     return gen
 
 
+@unit_of_work
 def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     ctx = load_context(ws, name, opts.styles, opts.lora_id)
     weightspace = {st.name: analyse(st.lora, ctx.char_lora) for st in ctx.styles}
@@ -307,8 +284,8 @@ def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     run_id, files = persist_run(ws, out_dir, report, all_cells, character_id=ctx.character_id,
                                 character_lora_id=ctx.char_row_id,
                                 style_lora_ids={st.name: st.row_id for st in ctx.styles},
-                                params={"kind": "grid", "styles": [st.name for st in ctx.styles], "views": spec.views,
-                                        "seeds": spec.seeds, "threshold": opts.threshold, **report["params"]},
+                                params={**report["params"], "kind": "grid", "styles": [st.name for st in ctx.styles],
+                                        "views": spec.views, "seeds": spec.seeds},
                                 summary=summary)
     return ClashOutcome(run_id, out_dir, files.html, files.json, files.sheets, report["ranking"],
                         [s["advice"] for s in report["styles"] if s["advice"]], len(all_cells), measured.identity.weak,

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from lorastrap.clash.blocks import block_of, lbw_layout
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.lora import LoraFile, LoraModule
-from lorastrap.progress import progress_bar
 
 FLAG_ENERGY = 0.2  # share of the style's update inside the character subspace that is flagged…
 FLAG_CHANCE_RATIO = 2.0  # …when it is also this many times what random subspaces would give

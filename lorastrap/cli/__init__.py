@@ -17,7 +17,7 @@ from lorastrap.cli.failures import INTERNAL_EXIT, explain, internal_error
 
 # command name → "module:attribute"; each module holds one click command or group.
 COMMANDS: dict[str, str] = {
-    "init": "lorastrap.cli.workspace_cmds:init_cmd",
+    "init": "lorastrap.cli.init:init_cmd",
     "character": "lorastrap.cli.character:character",
     "tags": "lorastrap.cli.tags:tags",
     "dataset": "lorastrap.cli.dataset:dataset",
@@ -64,7 +64,7 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, workspace: str | None, debug: bool, no_progress: bool) -> None:
     """lorastrap: bootstrap a character LoRA from one image, track it, export it to game engines."""
-    from lorastrap.progress import suppressed
+    from lorastrap.kernel.progress import suppressed
 
     app = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
     app.workspace_path, app.debug = workspace, debug

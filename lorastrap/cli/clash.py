@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from lorastrap.clash.options import ClashOptions
 from lorastrap.cli import params
-from lorastrap.cli.common import echo_json, echo_table, json_option, parse_floats, pass_app
+from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
+from lorastrap.cli.options import dataclass_options, from_options
+from lorastrap.kernel.errors import UserError
 
 
 def _names(values: tuple[str, ...]) -> list[str]:
@@ -30,7 +34,7 @@ def style() -> None:
 @pass_app
 def style_add(app, path: Path, name: str, trigger: str | None, character: str | None, replace: bool) -> None:  # type: ignore[no-untyped-def]
     """Validate a LoRA file (names, shapes, values, architecture against the base model) and register it."""
-    from lorastrap.clash.service import add_style
+    from lorastrap.clash.styles import add_style
 
     info = add_style(app.workspace(), path, name, trigger=trigger, character=character, replace=replace)
     click.echo(f"registered style {info.name} (#{info.id}): {info.arch or 'unknown arch'}, {info.key_format} keys, "
@@ -52,7 +56,7 @@ def style_add(app, path: Path, name: str, trigger: str | None, character: str | 
 @pass_app
 def style_list(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """List registered style LoRAs (external and compat)."""
-    from lorastrap.clash.service import list_styles
+    from lorastrap.clash.styles import list_styles
 
     rows = list_styles(app.workspace())
     if as_json:
@@ -84,43 +88,21 @@ def clash() -> None:
     """
 
 
-def _grid_options(func):  # type: ignore[no-untyped-def]
-    options = [
-        click.option("--weights", default="0.3,0.6,1.0", show_default=True, help="Style weights to test."),
-        click.option("--character-weights", default="1.0", show_default=True, help="Character weights to test."),
-        click.option("--seeds", type=params.ints(1, 64), default=2, show_default=True, help="Seeds per view (same in every row)."),
-        click.option("--seed", type=params.SEED, default=1, show_default=True, help="First seed."),
-        click.option("--views", type=params.TEXT, help='Comma-separated views (default "front,from side,from behind").'),
-        click.option("--max-cells", type=params.ints(1, 100_000), default=400, show_default=True, help="Refuse bigger grids."),
-        click.option("--threshold", type=params.FRACTION, default=0.8, show_default=True, help="Identity retention to keep."),
-        click.option("--no-presets", is_flag=True, help="Skip the community block-weight presets."),
-        click.option("--verify-seeds", type=params.ints(0, 64), default=1, show_default=True, help="Held-out seeds to verify advice."),
-        click.option("--steps", type=params.SAMPLING_STEPS, default=20, show_default=True),
-        click.option("--cfg", type=params.CFG, default=6.0, show_default=True),
-        click.option("--clip-model", type=click.Path(path_type=Path), envvar="LORASTRAP_CLIP_MODEL",
-                     help="Local CLIP folder for the identity metric (else a weak model-free fallback)."),
-        click.option("--prompt-extra", type=params.TEXT, default="", help='Tags appended to every prompt, e.g. "1girl, solo".'),
-        click.option("--identity", "identity_metric", type=click.Choice(["embedding", "lab-reader"]),
-                     default="embedding", show_default=True,
-                     help="Identity metric: image embeddings, or the lab world's attribute reader."),
-        click.option("--lora", "lora_id", type=params.ID, help="Character LoRA id (default: its latest character LoRA)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-untyped-def]
-    from lorastrap.clash.run import ClashOptions
+    """ClashOptions from the command's keyword arguments, with the metrics `--identity` names."""
+    options = from_options(ClashOptions, kw, styles=styles, out=out)
+    return replace(options, metrics=metric_source(options.identity))
 
-    return ClashOptions(
-        styles=styles, weights=parse_floats(kw["weights"], "--weights"),
-        character_weights=parse_floats(kw["character_weights"], "--character-weights"), seeds=kw["seeds"], seed=kw["seed"],
-        views=[v.strip() for v in kw["views"].split(",") if v.strip()] if kw["views"] else None, out=out,
-        max_cells=kw["max_cells"], threshold=kw["threshold"], presets=not kw["no_presets"],
-        verify_seeds=kw["verify_seeds"], steps=kw["steps"], cfg=kw["cfg"],
-        clip_model=str(kw["clip_model"]) if kw["clip_model"] else None, lora_id=kw["lora_id"],
-        identity_metric=kw["identity_metric"], extra_prompt=kw["prompt_extra"])
+
+def metric_source(name: str):  # type: ignore[no-untyped-def]
+    """`--identity`: None for the embedding metrics, the lab's reader for `lab-reader`."""
+    if name == "embedding":
+        return None
+    if name == "lab-reader":
+        from lorastrap.lab.scoring import ReaderMetrics
+
+        return ReaderMetrics()
+    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
 
 
 @clash.command("run", hidden=True)
@@ -129,7 +111,7 @@ def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-
 @click.option("--styles", "styles", multiple=True, help="Style names (space- or comma-separated).")
 @click.option("--out", type=click.Path(path_type=Path), help="Report folder (default: the character's exports/clash/).")
 @click.option("--weights-only", is_flag=True, help="Weight-space analysis only: no generation, seconds.")
-@_grid_options
+@dataclass_options(ClashOptions)
 @json_option
 @pass_app
 def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...], out: Path | None,  # type: ignore[no-untyped-def]
@@ -139,7 +121,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
     if weights_only:
         from lorastrap.clash.run import analyse_weights
 
-        result = analyse_weights(app.workspace(), name, names, kw["lora_id"])
+        result = analyse_weights(app.workspace(), name, names, _options(names, out, kw).lora_id)
         if as_json:
             echo_json(result)
             return
@@ -179,12 +161,12 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
 @click.option("--only-flagged", is_flag=True, help="Project only in the blocks the weight-space analysis flags.")
 @click.option("--no-grid", is_flag=True, help="Write the file only; skip the before/after grid.")
 @click.option("--report-out", type=click.Path(path_type=Path), help="Before/after report folder.")
-@_grid_options
+@dataclass_options(ClashOptions)
 @pass_app
 def fix_cmd(app, name: str, style_name: str, out: Path | None, energy: float, only_flagged: bool,  # type: ignore[no-untyped-def]
             no_grid: bool, report_out: Path | None, **kw) -> None:
     """Write a compat style LoRA with the character's subspace projected out, and show before/after."""
-    from lorastrap.clash.fix_run import fix_style
+    from lorastrap.clash.compat import fix_style
 
     r = fix_style(app.workspace(), name, style_name, out, energy=energy, only_flagged=only_flagged, grid=not no_grid,
                   report_out=report_out, options=_options([style_name], None, kw))

@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Errors printed as one line: ours, and game_export's and registry's (which cannot import
-    lorastrap)."""
+    """Errors printed as one line: ours, and game_export's and registry's (each package keeps its
+    own error type)."""
     from registry.errors import RegistryError
 
     types: list[type[BaseException]] = [UserError, RegistryError]
@@ -35,10 +35,14 @@ class AppContext:
     _workspace: Any = field(default=None, repr=False)
 
     def workspace(self):  # type: ignore[no-untyped-def]
+        """The workspace of this command, as ONE unit of work: its registry is opened at most once
+        (on first use) and closed when the command ends."""
         if self._workspace is None:
             from lorastrap.workspace import find_workspace
 
-            self._workspace = find_workspace(override=self.workspace_path)
+            ws = find_workspace(override=self.workspace_path)
+            ctx = click.get_current_context(silent=True)
+            self._workspace = ctx.find_root().with_resource(ws.unit()) if ctx is not None else ws
         return self._workspace
 
     def registry_location(self) -> str | None:

@@ -19,7 +19,7 @@ def db() -> None:
 @pass_app
 def current(app) -> None:  # type: ignore[no-untyped-def]
     """Print the registry's schema revision and the newest one."""
-    from lorastrap.registry_admin import registry_status
+    from lorastrap.db.admin import registry_status
 
     st = registry_status(app.workspace(), migrate=False)
     note = ("" if st["current"] == st["head"] else "  (run `lorastrap db upgrade`)" if st["known"]
@@ -32,7 +32,7 @@ def current(app) -> None:  # type: ignore[no-untyped-def]
 @pass_app
 def upgrade(app, revision: str) -> None:  # type: ignore[no-untyped-def]
     """Apply pending migrations."""
-    from lorastrap.registry_admin import upgrade_registry
+    from lorastrap.db.admin import upgrade_registry
 
     before, after = upgrade_registry(app.workspace(), revision)
     click.echo(f"upgraded {before or '(empty)'} → {after}" if before != after else f"already at {after}")
@@ -43,7 +43,7 @@ def upgrade(app, revision: str) -> None:  # type: ignore[no-untyped-def]
 @pass_app
 def check(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Integrity, schema revision, and rows vs files (exit 1 when something is wrong)."""
-    from lorastrap.registry_check import check_registry
+    from lorastrap.db.check import check_registry
 
     report = check_registry(app.workspace())
     if as_json:
@@ -72,7 +72,7 @@ def backup(app, dest: Path, overwrite: bool) -> None:  # type: ignore[no-untyped
     images, LoRA files and characters/ are files in the workspace — copy the folder for those.
     For a PostgreSQL registry use pg_dump.
     """
-    from lorastrap.registry_admin import backup_registry
+    from lorastrap.db.admin import backup_registry
 
     r = backup_registry(app.workspace(), dest, overwrite=overwrite)
     click.echo(f"backed up the registry to {r['path']} ({r['bytes']:,} bytes; integrity: {'; '.join(r['integrity'])})")

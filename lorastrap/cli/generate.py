@@ -31,7 +31,7 @@ def generate_cmd(app, name: str, lora_id: int | None, views: str | None, per_vie
                  out_dir: Path | None, extra_prompt: str, negative: str | None, steps: int, cfg: float,
                  weight: float, sampler: str, as_json: bool) -> None:
     """Generate NAME with its LoRA over views × seeds; PNGs carry A1111 parameters."""
-    from lorastrap.generate_runs import generate_candidates
+    from lorastrap.method.generate import generate_candidates
 
     view_list = [v.strip() for v in views.split(",") if v.strip()] if views else None
     paths = generate_candidates(app.workspace(), name, view_list, per_view, seed, lora_id=lora_id,

@@ -32,7 +32,7 @@ def _progress(job: dict) -> str | None:  # type: ignore[type-arg]
 @pass_app
 def list_(app, status: str | None, character: str | None, limit: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Jobs, newest first."""
-    from lorastrap.job_commands import jobs_list
+    from lorastrap.jobs.manage import jobs_list
 
     rows = jobs_list(app.workspace(), status=status, character=character, limit=limit)
     if as_json:
@@ -63,7 +63,7 @@ def _what(job: dict) -> str:  # type: ignore[type-arg]
 @pass_app
 def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """One job: state, attempts, heartbeat, error, result and the end of its log."""
-    from lorastrap.job_commands import jobs_show
+    from lorastrap.jobs.manage import jobs_show
 
     info = jobs_show(app.workspace(), job_id)
     if as_json:
@@ -87,7 +87,7 @@ def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-de
 @pass_app
 def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Cancel a queued job, or stop a running one (at its next heartbeat)."""
-    from lorastrap.job_commands import jobs_cancel
+    from lorastrap.jobs.manage import jobs_cancel
 
     info = jobs_cancel(app.workspace(), job_id)
     click.echo(f"job {info['id']} cancelled" + (" (its worker stops it at the next heartbeat)"
@@ -99,7 +99,7 @@ def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 @pass_app
 def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Queue a failed or cancelled job again (it resumes from its checkpoint when it has one)."""
-    from lorastrap.job_commands import jobs_retry
+    from lorastrap.jobs.manage import jobs_retry
 
     info = jobs_retry(app.workspace(), job_id)
     click.echo(f"job {info['id']} queued again")
@@ -114,8 +114,8 @@ def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 @pass_app
 def add(app, kind: str, character: str | None, dataset_version: int | None, payload: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Queue a job by hand: `train|bootstrap --character NAME`, or `sleep` to test a worker set-up."""
-    from lorastrap.errors import UserError
-    from lorastrap.job_commands import jobs_add
+    from lorastrap.jobs.manage import jobs_add
+    from lorastrap.kernel.errors import UserError
 
     try:
         data = json.loads(payload)

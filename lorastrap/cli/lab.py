@@ -60,9 +60,10 @@ def pretrain_cmd(out: Path, device: str, seed: int, time_budget_s: float, vae_st
 def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int, style_weights: str,  # type: ignore[no-untyped-def]
              no_style: bool, bootstrap: bool, jobs: int, device: str | None, as_json: bool) -> None:
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
-    from lorastrap.lab.eval import FidelityConfig, run_fidelity
+    from lorastrap.lab.arms import FidelityConfig
+    from lorastrap.lab.eval import run_fidelity
     from lorastrap.lab.eval_parallel import run_fidelity_parallel
-    from lorastrap.lab.lora_runs import LoraRecipe
+    from lorastrap.lab.loras import LoraRecipe
     from lorastrap.models.threads import use_small_model_threads
 
     if device in (None, "cpu"):

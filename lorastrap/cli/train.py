@@ -55,8 +55,8 @@ def train_cmd(app, name: str, kind: str, dataset_version: str | None, config_fil
               resume: bool, init_from: Path | None, base_model: str | None, sets: tuple[str, ...], quiet: bool,
               as_json: bool, **options: Any) -> None:
     """Train the style or character LoRA of NAME on a dataset version and register it."""
-    from lorastrap.progress import suppressed
-    from lorastrap.train_runs import train_character_lora
+    from lorastrap.kernel.progress import suppressed
+    from lorastrap.method.train import train_character_lora
 
     overrides = {k: v for k, v in options.items() if v is not None}
     overrides.update(_parse_sets(sets))

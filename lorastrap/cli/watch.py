@@ -24,8 +24,8 @@ def _summary(summary: dict[str, int]) -> str:
 @pass_app
 def watch_cmd(app, once: bool, no_worker: bool, no_progress: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Watch every character's curated/ and inbox/; retrain when they change (Ctrl-C stops)."""
-    from lorastrap.progress import suppressed
-    from lorastrap.watcher import watch
+    from lorastrap.kernel.progress import suppressed
+    from lorastrap.watch.observer import watch
 
     with suppressed(no_progress):  # also the bars of what the jobs run (training, generation)
         summary = watch(app.workspace(), once=once, run_jobs=not no_worker, emit=_echo,
@@ -44,8 +44,8 @@ def watch_cmd(app, once: bool, no_worker: bool, no_progress: bool, as_json: bool
 def worker_cmd(app, once: bool, kinds: tuple[str, ...], name: str | None, max_jobs: int | None,  # type: ignore[no-untyped-def]
                no_progress: bool, as_json: bool) -> None:
     """Run queued jobs one at a time (no watching): one worker per GPU machine."""
-    from lorastrap.progress import suppressed
-    from lorastrap.worker import run_worker
+    from lorastrap.jobs.worker import run_worker
+    from lorastrap.kernel.progress import suppressed
 
     with suppressed(no_progress):  # also the bars of what the jobs run (training, generation)
         summary = run_worker(app.workspace(), drain=once, kinds=list(kinds) or None, name=name, emit=_echo,

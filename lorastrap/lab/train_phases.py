@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lorastrap.progress import progress_bar
+from lorastrap.kernel.progress import progress_bar
 
 _CAL_FROM, _CAL_TO = 5, 20  # steps timed to size a budgeted phase
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.hashing import model_hash
 from lorastrap.models.safetensors_io import check_safetensors, safetensors_keys
 
@@ -166,26 +166,13 @@ def as_ref(base: "BaseModelRef | Path | str", search_root: Path | None = None) -
     return base if isinstance(base, BaseModelRef) else resolve_base_model(base, search_root)
 
 
-def quiet_diffusers() -> None:
-    """Loading bars from diffusers/transformers are noise inside our own progress output."""
-    from diffusers.utils import logging as dlog
-
-    dlog.disable_progress_bar()
-    dlog.set_verbosity_error()
-    try:
-        from transformers.utils import logging as tlog
-
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def load_pipeline(ref: BaseModelRef | Path | str, device=None, dtype=None):
     """Load the base model as a diffusers pipeline (offline; safetensors only)."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     ref = as_ref(ref)
+    from lorastrap.models.device import quiet_diffusers
+
     quiet_diffusers()
     cls = StableDiffusionXLPipeline if ref.arch == "sdxl" else StableDiffusionPipeline
     extra = {} if ref.arch == "sdxl" else {"safety_checker": None, "requires_safety_checker": False}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def _header(path: Path) -> dict:

@@ -13,11 +13,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as save_to_bytes
 
+from lorastrap.kernel.atomic import atomic_write_bytes, replaced_dir
 from lorastrap.models.checkpoint_layout import (
-    TEXT_ENCODERS, UNET_PREFIX, VAE_PREFIX, clip_param, clip_to_openclip, vae_to_ldm,
+    TEXT_ENCODERS,
+    UNET_PREFIX,
+    VAE_PREFIX,
+    clip_param,
+    clip_to_openclip,
+    vae_to_ldm,
 )
 from lorastrap.models.lora.names import UnetBlocks, diffusers_to_sgm
-from registry.atomic import atomic_write_bytes, replaced_dir
 
 _VAE_ATTENTION_WEIGHTS = (".mid.attn_1.q.weight", ".mid.attn_1.k.weight", ".mid.attn_1.v.weight",
                           ".mid.attn_1.proj_out.weight")

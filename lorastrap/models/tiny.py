@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from registry.atomic import replaced_dir
+from lorastrap.kernel.atomic import replaced_dir
 
 TINY_RESOLUTION = 64
 ARCHES = ("sd15", "sdxl")
@@ -99,7 +99,7 @@ def build_pipeline(arch: str = "sd15", seed: int = 0, tokenizer_dir: Path | None
     """The tiny pipeline in memory (random weights from `seed`)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from lorastrap.models.base import quiet_diffusers
+    from lorastrap.models.device import quiet_diffusers
     from lorastrap.models.tokenizer import write_offline_clip_tokenizer
 
     quiet_diffusers()

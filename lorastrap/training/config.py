@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorastrap.errors import UserError
-from lorastrap.fieldtypes import checked_value
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.fieldtypes import checked_value
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 TEXT_ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps
 
-from game_export.decode import DecodeError, decode_image
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.hashing import sha256_file
-from lorastrap.progress import progress_bar
 from lorastrap.training.buckets import fit_to_bucket, make_buckets, nearest_bucket
 from lorastrap.training.cache import TensorCache, latent_key, text_key
 from lorastrap.training.captions import caption_variants
@@ -54,7 +54,7 @@ class PreparedData:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open an image (upright, 8-bit sRGB: game_export.decode), composite transparency on white."""
+    """Open an image (upright, 8-bit sRGB: lorastrap.kernel.imageio), composite transparency on white."""
     try:
         img = decode_image(Path(path), animated="first", max_pixels=_MAX_TRAIN_PIXELS).image
     except FileNotFoundError:

@@ -16,23 +16,23 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
-from lorastrap.generation import GenContext, native_size, set_sampler
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.base import BaseModelRef, as_ref
 from lorastrap.models.device import oom_as_user_error
+from lorastrap.models.generation import GenContext, native_size, set_sampler
 from lorastrap.models.hashing import legacy_hash, sha256_file
-from lorastrap.progress import progress_bar
+from lorastrap.models.lora.adapters import from_adapter, load_into_adapter
+from lorastrap.models.lora.read import parse_lora_tensors
+from lorastrap.models.lora.write import kohya_tensors, save_lora
 from lorastrap.training.buckets import bucket_step_for
 from lorastrap.training.checkpoint import CHECKPOINT_NAME, Progress, load_checkpoint, save_checkpoint
 from lorastrap.training.config import TrainConfig
 from lorastrap.training.dataset import TrainItem, prepare_data
-from lorastrap.models.lora.adapters import from_adapter, load_into_adapter
-from lorastrap.models.lora.read import parse_lora_tensors
-from lorastrap.models.lora.write import kohya_tensors, save_lora
 from lorastrap.training.lora_metadata import RunFacts, build_metadata
 from lorastrap.training.objective import Objective
 from lorastrap.training.runtime import RunLog, StopSignals, make_accelerator, weight_dtype_for
-from lorastrap.training.samples import on_device, render_samples
+from lorastrap.training.samples import SampleSheet, on_device, render_samples
 from lorastrap.training.schedule import BatchSchedule
 from lorastrap.training.setup import ADAPTER, Models, read_checked_lora, setup_models
 from lorastrap.training.steps import NonFiniteTraining, StepRunner, make_optimizer
@@ -98,12 +98,14 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                out_path: Path, *, metadata: Mapping[str, str] = {}, init_from: Path | None = None,
                resume: bool = False, work_dir: Path, cache_dir: Path, sample_prompts: Sequence[str] = (),
                progress: bool = True, on_step: Callable[[int, float], None] | None = None,
-               search_root: Path | None = None) -> TrainResult:
+               search_root: Path | None = None, sample_sheet: SampleSheet | None = None) -> TrainResult:
     """Train a LoRA on `items` and write it to `out_path` (atomically, kohya format).
 
     `work_dir` receives the checkpoint, the log (train.log), the samples and config.json of this
     run; `cache_dir` the shared latent/text caches. `metadata` adds `lorastrap.*` keys (character,
     dataset version hash, parent LoRA hash). `on_step(step, loss)` is called after every step.
+    `sample_sheet` draws each save's sample grid (e.g. game_export's `write_contact_sheet`); without
+    one the samples are written as single images and `sample_grid` is None.
     """
     ref = as_ref(base, search_root)
     items, shas = _prepare_items(items)
@@ -144,7 +146,7 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
                  "base_model": {"spec": ref.path_or_id, "kind": ref.kind, "arch": ref.arch, "sha256": ref.sha256},
                  "init_from": {"path": str(init_from), "sha256": init_sha} if init_from else None}
     if main:
-        from registry.atomic import atomic_write_text
+        from lorastrap.kernel.atomic import atomic_write_text
         atomic_write_text(work_dir / "config.json", json.dumps(effective, indent=2, default=str))
 
     if cfg.gradient_checkpointing:
@@ -193,7 +195,7 @@ def train_lora(base: BaseModelRef | Path | str, items: Sequence[TrainItem], cfg:
         try:
             with on_device(frozen, device), accelerator.autocast():
                 return render_samples(models.pipe, prompts, cfg, ctx, resolution, work_dir / "samples",
-                                      step, title)
+                                      step, title, sample_sheet)
         finally:
             for module in trained:
                 module.train()

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from lorastrap.errors import Conflict, NotFound, PreconditionFailed, UserError
+from lorastrap.kernel.errors import Conflict, NotFound, PreconditionFailed, UserError
 from lorastrap.ui.security import Guard, GuardMiddleware
 from lorastrap.workspace import Workspace
 
@@ -63,7 +63,7 @@ def create_app(ws: Workspace, guard: Guard | None = None, *, run_worker: bool = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from lorastrap.ui.runner import WorkerThread
 
-        app.state.runner = WorkerThread(ws) if run_worker else None
+        app.state.runner = WorkerThread(app.state.ws) if run_worker else None
         if app.state.runner is not None:
             app.state.runner.start()
         try:
@@ -80,7 +80,8 @@ def create_app(ws: Workspace, guard: Guard | None = None, *, run_worker: bool = 
         lifespan=lifespan,
     )
     state: Any = app.state
-    state.ws, state.guard, state.runner = ws, guard, None
+    state.guard, state.runner = guard, None
     state.reg = ws.open_registry()
+    state.ws = ws.bound(state.reg)  # every request and job of this server uses this one registry
     state.templates = _templates(ws, guard)
     return app

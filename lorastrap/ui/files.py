@@ -32,7 +32,7 @@ async def workspace_file(request: Request) -> Response:
 
 async def thumb(request: Request) -> Response:
     from lorastrap.images import is_image_name
-    from lorastrap.errors import UserError
+    from lorastrap.kernel.errors import UserError
     from lorastrap.ui.thumbs import thumbnail
 
     ws, rel = _ws(request), request.path_params["path"]
@@ -51,7 +51,7 @@ async def lora_file(request: Request) -> Response:
 
 
 def _job(request: Request) -> dict:  # type: ignore[type-arg]
-    from lorastrap import jobs
+    from lorastrap.jobs import queue as jobs
     from lorastrap.ui.progress import job_view
 
     ws = _ws(request)

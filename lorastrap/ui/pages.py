@@ -23,9 +23,9 @@ def _newest_grid(tree: dict[str, Any]) -> str | None:
 
 def characters_page(ws: Workspace) -> list[dict[str, Any]]:
     """One card per character: stage, counts, coverage, the next step in words, newest samples."""
-    from lorastrap.bootstrap import character_status
     from lorastrap.characters import list_characters
-    from lorastrap.lineage import lineage_tree
+    from lorastrap.method.lineage import lineage_tree
+    from lorastrap.method.step import character_status
 
     names = {row["slug"]: row for row in list_characters(ws)}
     cards = []
@@ -43,17 +43,17 @@ def _seed_files(ws: Workspace, slug: str) -> list[str]:
 
 
 def seed_tags(ws: Workspace, slug: str) -> list[str]:
-    from lorastrap.characters import get_character
-    from lorastrap.curation import carried_seed_tags
+    from lorastrap.dataset.sources import carried_seed_tags
+    from lorastrap.queries import get_character
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         return carried_seed_tags(s, get_character(s, slug), list(ws.config.bootstrap.views))
 
 
 def coverage(ws: Workspace, slug: str) -> dict[str, Any]:
     """The live coverage bar: images per view of the next version against the next threshold."""
-    from lorastrap.bootstrap import character_status
-    from lorastrap.coverage import live_view_coverage
+    from lorastrap.method.coverage import live_view_coverage
+    from lorastrap.method.step import character_status
 
     st = character_status(ws, slug)[0]
     views = live_view_coverage(ws, slug)
@@ -68,9 +68,9 @@ def coverage(ws: Workspace, slug: str) -> dict[str, Any]:
 
 
 def overview_page(ws: Workspace, slug: str) -> dict[str, Any]:
-    from lorastrap.bootstrap import character_status
     from lorastrap.characters import show_character
-    from lorastrap.lineage import lineage_tree
+    from lorastrap.method.lineage import lineage_tree
+    from lorastrap.method.step import character_status
     from lorastrap.tags import ROLES
     from lorastrap.ui.lineage_view import lineage_picture
     from lorastrap.ui.progress import active_job, job_view
@@ -86,8 +86,8 @@ def overview_page(ws: Workspace, slug: str) -> dict[str, Any]:
 
 
 def curate_page(ws: Workspace, slug: str, round_no: int | None) -> dict[str, Any]:
-    from lorastrap.bootstrap import character_status
-    from lorastrap.errors import NotFound
+    from lorastrap.kernel.errors import NotFound
+    from lorastrap.method.step import character_status
     from lorastrap.ui.rounds import group_by_view, round_candidates, round_numbers
 
     st = character_status(ws, slug)[0]
@@ -116,12 +116,12 @@ def _caption_file(ws: Workspace, slug: str, origin: str, name: str) -> Path | No
 
 def captions_page(ws: Workspace, slug: str) -> dict[str, Any]:
     """The next version's items with their captions (the `captions` command's preview)."""
-    from lorastrap.bootstrap_stage import training_kind
-    from lorastrap.captions import sidecar_path
-    from lorastrap.characters import get_character
-    from lorastrap.curation import preview_captions
+    from lorastrap.dataset.captions import sidecar_path
+    from lorastrap.method.curation import preview_captions
+    from lorastrap.method.stage import training_kind
+    from lorastrap.queries import get_character
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         kind = training_kind(ws, s, get_character(s, slug))
     rows = []
     for row in preview_captions(ws, slug, kind):
@@ -135,9 +135,9 @@ def captions_page(ws: Workspace, slug: str) -> dict[str, Any]:
 
 def outputs_page(ws: Workspace, slug: str) -> dict[str, Any]:
     """LoRAs (metadata, sample grid, download), clash reports, sprite exports."""
-    from lorastrap.lineage import lineage_tree
+    from lorastrap.export.outputs import character_outputs
+    from lorastrap.method.lineage import lineage_tree
     from lorastrap.models.safetensors_io import safetensors_metadata
-    from lorastrap.outputs import character_outputs
     from lorastrap.ui.lineage_view import flat_loras
 
     loras = []
@@ -154,14 +154,11 @@ def outputs_page(ws: Workspace, slug: str) -> dict[str, Any]:
 
 def lora_download(ws: Workspace, lora_id: int) -> tuple[Path, str]:
     """A LoRA file by its registry id (wherever it is stored) and its download name."""
-    from lorastrap.errors import NotFound
-    from registry.models import Lora
+    from lorastrap.kernel.errors import NotFound
+    from lorastrap.queries import get_lora
 
-    with ws.open_registry() as reg, reg.session(write=False) as s:
-        row = s.get(Lora, lora_id)
-        if row is None:
-            raise NotFound(f"no LoRA #{lora_id}")
-        path = ws.abs(row.file_path)
+    with ws.session(write=False) as s:
+        path = ws.abs(get_lora(s, lora_id).file_path)
     if not path.is_file():
         raise NotFound(f"LoRA #{lora_id}: its file {path} is missing")
     return path, path.name

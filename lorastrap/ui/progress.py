@@ -44,7 +44,7 @@ def job_view(ws: Workspace, job: dict[str, Any]) -> dict[str, Any]:
 
 def active_job(ws: Workspace, slug: str) -> dict[str, Any] | None:
     """The character's running or queued step job, else its newest finished one."""
-    from lorastrap.job_commands import jobs_list
+    from lorastrap.jobs.manage import jobs_list
 
     rows = [j for j in jobs_list(ws, character=slug, limit=10) if j["kind"] in STEP_KINDS]
     live = [j for j in rows if j["status"] in ACTIVE]

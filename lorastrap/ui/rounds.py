@@ -1,7 +1,7 @@
 """A round's candidates as the curation page shows them: grouped by view, in the assist's order,
 with near-duplicate marks and each one's state (open, kept, rejected).
 
-The assist's ranking (`curation_assist.rank_candidates`, its public function) embeds every
+The assist's ranking (`method/assist.rank_candidates`, its public function) embeds every
 candidate, so it is computed once per round and kept in `.lorastrap/cache/assist/`. It is reused
 while the round's files are a subset of the ranked ones (rejecting moves a file aside), so the
 order does not jump while a person curates; a new file in the round ranks the round again.
@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorastrap.curation import curated_files, is_partial_name
-from lorastrap.images import is_image_name
+from lorastrap.images import curated_files, is_image_name, is_partial_name
+from lorastrap.kernel.atomic import atomic_write_text
 from lorastrap.workspace import Workspace
-from registry.atomic import atomic_write_text
 
 SHEET_NAME = "contact-sheet.png"
 
@@ -56,7 +55,7 @@ def _signature(paths: list[Path]) -> dict[str, list[int]]:
 
 def ranked_round(ws: Workspace, slug: str, round_no: int) -> dict[str, dict]:
     """{name: {rank, view, score, duplicate_of}} for the round, from the cache or ranked now."""
-    from lorastrap.curation_assist import rank_candidates
+    from lorastrap.method.assist import rank_candidates
 
     folder = ws.candidates_dir(slug, round_no)
     present = _signature(_images(folder))
@@ -78,7 +77,7 @@ def ranked_round(ws: Workspace, slug: str, round_no: int) -> dict[str, dict]:
 
 def round_candidates(ws: Workspace, slug: str, round_no: int) -> list[Candidate]:
     """Every candidate of the round, open and rejected, best first (unranked ones last)."""
-    from lorastrap.coverage import png_view
+    from lorastrap.kernel.pngmeta import png_view
 
     folder = ws.candidates_dir(slug, round_no)
     entries = ranked_round(ws, slug, round_no) if _images(folder) else {}

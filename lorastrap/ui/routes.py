@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.ui.security import csrf_protected
 
 MAX_UPLOAD = 64 * 1024 * 1024
@@ -104,7 +104,8 @@ async def coverage_json(request: Request) -> Response:
 # -- actions -------------------------------------------------------------------------------------
 @protected
 async def edit_tags(request: Request) -> Response:
-    from lorastrap.tags import ROLES, edit_tags as edit
+    from lorastrap.characters import edit_tags as edit
+    from lorastrap.tags import ROLES
 
     slug = request.path_params["slug"]
     form = await request.form()
@@ -117,7 +118,7 @@ async def edit_tags(request: Request) -> Response:
 
 
 async def _candidate_action(request: Request, state: str | None) -> Response:
-    from lorastrap.curation_state import set_candidate_state
+    from lorastrap.method.candidates import set_candidate_state
     from lorastrap.ui.pages import coverage
 
     ws, slug = _ws(request), request.path_params["slug"]
@@ -146,7 +147,7 @@ async def undo(request: Request) -> Response:
 
 @protected
 async def caption(request: Request) -> Response:
-    from lorastrap.curated_edit import write_caption
+    from lorastrap.method.curated_edit import write_caption
 
     slug = request.path_params["slug"]
     form = await request.form()
@@ -159,7 +160,7 @@ async def import_image(request: Request) -> Response:
     import tempfile
     from pathlib import Path
 
-    from lorastrap.curated_edit import import_image as do_import
+    from lorastrap.method.curated_edit import import_image as do_import
 
     ws, slug = _ws(request), request.path_params["slug"]
     if int(request.headers.get("content-length") or 0) > MAX_UPLOAD:
@@ -180,7 +181,7 @@ async def import_image(request: Request) -> Response:
 
 @protected
 async def run_step(request: Request) -> Response:
-    from lorastrap.job_commands import jobs_add
+    from lorastrap.jobs.manage import jobs_add
 
     ws, slug = _ws(request), request.path_params["slug"]
     form = await request.form()
@@ -195,7 +196,7 @@ async def run_step(request: Request) -> Response:
 
 @protected
 async def cancel_job(request: Request) -> Response:
-    from lorastrap.job_commands import jobs_cancel
+    from lorastrap.jobs.manage import jobs_cancel
 
     job = await call(jobs_cancel, _ws(request), _int(request.path_params["job_id"], "job id", 1))
     return back(request, f"/c/{quote(job['character'] or '')}#job" if job["character"] else "/", {"job": job["id"]})

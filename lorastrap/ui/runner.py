@@ -18,7 +18,7 @@ UI_BEAT_S = 1.0
 
 class WorkerThread:
     def __init__(self, ws: Workspace) -> None:
-        from lorastrap.worker import Worker, default_worker_name
+        from lorastrap.jobs.worker import Worker, default_worker_name
 
         settings = dataclasses.replace(ws.config.watch, heartbeat_s=min(ws.config.watch.heartbeat_s, UI_BEAT_S),
                                        poll_s=min(ws.config.watch.poll_s, UI_BEAT_S))

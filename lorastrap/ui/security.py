@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 TOKEN_COOKIE = "lorastrap_token"
 TOKEN_HEADER = "x-lorastrap-token"

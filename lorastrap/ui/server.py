@@ -6,7 +6,7 @@ import threading
 import webbrowser
 from collections.abc import Callable
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.ui.security import Guard
 from lorastrap.workspace import Workspace
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.errors import UserError
-from registry.atomic import atomic_write_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.errors import UserError
 
 THUMB_PX = 256
 

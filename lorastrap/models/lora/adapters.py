@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.lora.core import LoraFile, LoraModule
 from lorastrap.models.lora.names import UNET_PATH, canonical_key, canonical_te_path, key_path
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 class LoraFormatError(UserError):

@@ -23,11 +23,16 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.lora.arch import detect_arch
 from lorastrap.models.lora.core import LoraFile, LoraFormatError, LoraModule
 from lorastrap.models.lora.names import (
-    STANDARD_BLOCKS, UnetBlocks, canonical_key, canonical_te_path, parse_kohya_stem, unet_path,
+    STANDARD_BLOCKS,
+    UnetBlocks,
+    canonical_key,
+    canonical_te_path,
+    parse_kohya_stem,
+    unet_path,
 )
 from lorastrap.models.safetensors_io import load_safetensors
 

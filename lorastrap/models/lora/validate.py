@@ -13,13 +13,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.base import BaseModelRef
 from lorastrap.models.checkpoint_layout import TEXT_ENCODERS, UNET_PREFIX, openclip_module_shapes
 from lorastrap.models.lora.arch import ARCH_LABELS
 from lorastrap.models.lora.core import LoraFile, LoraFormatError
 from lorastrap.models.lora.names import (
-    UNET_PATH, UnetBlocks, canonical_key, canonical_te_path, key_path, kohya_stem, sgm_to_diffusers,
+    UNET_PATH,
+    UnetBlocks,
+    canonical_key,
+    canonical_te_path,
+    key_path,
+    kohya_stem,
+    sgm_to_diffusers,
 )
 from lorastrap.models.safetensors_io import safetensors_shapes
 

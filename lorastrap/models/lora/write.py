@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as save_to_bytes
 
+from lorastrap.kernel.atomic import atomic_write_bytes
 from lorastrap.models.hashing import addnet_hash, legacy_hash, sha256_bytes
 from lorastrap.models.lora.core import LoraFile
 from lorastrap.models.lora.names import STANDARD_BLOCKS, UnetBlocks, flat, key_path, kohya_stem
-from registry.atomic import atomic_write_bytes
 
 SUFFIXES = (".lora_down.weight", ".lora_up.weight", ".alpha")
 
