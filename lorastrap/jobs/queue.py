@@ -194,14 +194,20 @@ def list_jobs(reg: Registry, *, status: str | None = None, character: str | None
         return [job_dict(job, slug) for job, slug in rows]
 
 
+def _job_in(s: Session, job_id: int, allowed: tuple[str, ...], refusal: str) -> Job:
+    """The job, when its status is one of `allowed`; else a one-line refusal ("job N is <refusal>")."""
+    job = s.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}; see `lorastrap jobs list`")
+    if job.status not in allowed:
+        raise Conflict(f"job {job_id} is {refusal.format(status=job.status)}")
+    return job
+
+
 def cancel(reg: Registry, job_id: int) -> dict[str, Any]:
     """Cancel a queued job, or ask a running one to stop (its worker notices at the next heartbeat)."""
     with reg.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"no job {job_id}; see `lorastrap jobs list`")
-        if job.status not in ("queued", "running"):
-            raise Conflict(f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled")
+        job = _job_in(s, job_id, ("queued", "running"), "already {status}; only queued or running jobs can be cancelled")
         if not _guarded_update(s, job_id, [job.status], status="cancelled", finished_at=utcnow(),
                                error="cancelled by user"):
             raise Conflict(f"job {job_id} changed state meanwhile; run `lorastrap jobs show {job_id}`")
@@ -212,11 +218,7 @@ def cancel(reg: Registry, job_id: int) -> dict[str, Any]:
 def retry(reg: Registry, job_id: int) -> dict[str, Any]:
     """Queue a failed or cancelled job again with a fresh attempt budget (it resumes if it can)."""
     with reg.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise NotFound(f"no job {job_id}; see `lorastrap jobs list`")
-        if job.status not in ("failed", "cancelled"):
-            raise Conflict(f"job {job_id} is {job.status}; only failed or cancelled jobs can be retried")
+        job = _job_in(s, job_id, ("failed", "cancelled"), "{status}; only failed or cancelled jobs can be retried")
         _guarded_update(s, job_id, [job.status], status="queued", attempts=0, worker=None,
                         heartbeat_at=None, finished_at=None, error=None)
         s.refresh(job)
