@@ -38,10 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorastrap.clash.blocks import presets_for  # noqa: E402
 from lorastrap.lab import HELD_OUT, seed_images  # noqa: E402
-from lorastrap.lab.eval import FidelityConfig  # noqa: E402
-from lorastrap.lab.eval_style import (StyleVariant, at_equal_style, curve, projection_fix,  # noqa: E402
-                                      style_cell, variant_cells)
-from lorastrap.lab.lora_runs import LabGenerator, LoraRecipe, seed_lora, style_lora  # noqa: E402
+from lorastrap.lab.arms import FidelityConfig  # noqa: E402
+from lorastrap.lab.eval_style import StyleVariant, at_equal_style, curve, projection_fix, style_cell, variant_cells  # noqa: E402
+from lorastrap.lab.loras import LabGenerator, LoraRecipe, seed_lora, style_lora  # noqa: E402
 
 OUTALL = next(p for p in presets_for("sd15") if p.name == "OUTALL").block_weights()
 VARIANTS = {

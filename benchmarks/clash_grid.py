@@ -25,12 +25,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lorastrap.clash.blocks import layout_from_unet_config, presets_for  # noqa: E402
-from lorastrap.clash.fix import kohya_tensors  # noqa: E402
 from lorastrap.clash.grid import GRID, GridSpec, Section, Variant, run_grid, variant_with_blocks  # noqa: E402
 from lorastrap.clash.synthetic import lora_from_modules, random_lora, unet_lora_shapes  # noqa: E402
-from lorastrap.generation import Generator, GenRequest  # noqa: E402
+from lorastrap.models.generation import Generator, GenRequest  # noqa: E402
+from lorastrap.models.lora import save_lora  # noqa: E402
 from lorastrap.models.tiny import ensure_tiny_model  # noqa: E402
-from lorastrap.training.kohya_format import write_kohya_file  # noqa: E402
 
 TARGET = 0.05
 VIEWS = ("front", "from side", "from behind", "from above", "from below")
@@ -44,7 +43,7 @@ def _loras(gen: Generator, tmp: Path) -> list[Path]:
         lora = random_lora(shapes, rank=4, seed=seed)
         lora = lora_from_modules({k: (m.down, m.up * 50, m.alpha) for k, m in lora.modules.items()})  # visible effect
         path = tmp / f"{name}.safetensors"
-        write_kohya_file(kohya_tensors(lora), path, meta)
+        save_lora(lora, path, meta)
         paths.append(path)
     return paths
 

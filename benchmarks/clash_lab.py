@@ -1,7 +1,7 @@
 """The clash report on the lab model, where identity is measurable (the lab's attribute reader).
 
 A held-out lab character gets a character LoRA (4 front seeds) and a `pixel art` style LoRA
-(16 drawings, a style held out of pretraining); then `run_clash` with `identity_metric="lab-reader"`
+(16 drawings, a style held out of pretraining); then `run_clash` with the lab reader as its metrics (`ReaderMetrics`)
 and `fix_style`. Prints, per grid row, identity retention and style gain, the advice and its
 verification on held-out seeds, and the compat LoRA's before/after. About 5 minutes on 2 CPU cores.
 
@@ -22,13 +22,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lorastrap.characters import add_character, get_character  # noqa: E402
-from lorastrap.clash.fix_run import fix_style  # noqa: E402
-from lorastrap.clash.run import ClashOptions, run_clash  # noqa: E402
-from lorastrap.clash.service import add_style  # noqa: E402
+from lorastrap.characters import add_character  # noqa: E402
+from lorastrap.clash.compat import fix_style  # noqa: E402
+from lorastrap.clash.options import ClashOptions  # noqa: E402
+from lorastrap.clash.run import run_clash  # noqa: E402
+from lorastrap.clash.styles import add_style  # noqa: E402
 from lorastrap.lab import held_out_characters, seed_images  # noqa: E402
-from lorastrap.lab.lora_runs import LoraRecipe, seed_lora, style_lora, trigger_for  # noqa: E402
+from lorastrap.lab.loras import LoraRecipe, seed_lora, style_lora, trigger_for  # noqa: E402
+from lorastrap.lab.scoring import ReaderMetrics  # noqa: E402
 from lorastrap.models.hashing import sha256_file  # noqa: E402
+from lorastrap.queries import get_character  # noqa: E402
 from lorastrap.workspace import init_workspace  # noqa: E402
 from registry.models import Lora  # noqa: E402
 
@@ -66,7 +69,7 @@ def main() -> None:
     add_style(ws, style_path, "pixelart", trigger="pixel art")
     opts = ClashOptions(styles=["pixelart"], weights=(0.5, 1.0), seeds=args.seeds,
                         views=["from front", "from side", "from behind"], steps=20, cfg=4.0,
-                        identity_metric="lab-reader", extra_prompt="1girl, solo")
+                        metrics=ReaderMetrics(), extra_prompt="1girl, solo")
     outcome = run_clash(ws, "kitsune", replace(opts, out=root / "report"))
     report = json.loads(outcome.json.read_text())
     style = report["styles"][0]

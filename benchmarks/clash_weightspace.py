@@ -21,10 +21,13 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lorastrap.clash.fix import compat_lora, kohya_tensors  # noqa: E402
-from lorastrap.clash.lora_file import read_lora  # noqa: E402
+from lorastrap.clash.projection import compat_lora  # noqa: E402
 from lorastrap.clash.synthetic import module_shapes, random_lora  # noqa: E402
 from lorastrap.clash.weightspace import analyse  # noqa: E402
+from lorastrap.models.lora import (
+    kohya_tensors,  # noqa: E402
+    read_lora,  # noqa: E402
+)
 
 TARGET_S = 5.0
 

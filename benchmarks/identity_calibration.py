@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lorastrap.embedding import ColorStructureEmbedder, paired_similarity  # noqa: E402
 from lorastrap.lab.reader import reader_identity_score  # noqa: E402
 from lorastrap.lab.world import STYLES, VIEWS, all_characters, draw  # noqa: E402
+from lorastrap.models.embedding import ColorStructureEmbedder, paired_similarity  # noqa: E402
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from lorastrap.characters import list_characters, show_character
-from lorastrap.datasets import MANIFEST_MOD, ItemSpec, apply_changes, item_digest
+from lorastrap.dataset.versions import MANIFEST_MOD, ItemSpec, apply_changes, item_digest
 from lorastrap.workspace import Workspace, init_workspace
 from registry.db import Registry
 from registry.models import Character, DatasetItem

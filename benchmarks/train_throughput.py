@@ -133,7 +133,7 @@ def _step_loops(model_dir: Path, items, cfg: TrainConfig, root: Path):  # type: 
 def _switch_vs_reload(model_dir: Path, root: Path, lora: Path, repeats: int = 20) -> tuple[float, float]:
     import shutil
 
-    from lorastrap.generation import Generator
+    from lorastrap.models.generation import Generator
 
     other = root / "other.safetensors"
     shutil.copyfile(lora, other)

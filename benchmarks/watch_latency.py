@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import lorastrap.watcher as watcher_mod  # noqa: E402
-from lorastrap import jobs  # noqa: E402
-from lorastrap.autotrain import Reporter  # noqa: E402
+import lorastrap.watch.observer as watcher_mod  # noqa: E402
 from lorastrap.characters import add_character  # noqa: E402
+from lorastrap.jobs import queue as jobs  # noqa: E402
+from lorastrap.watch.reactions import Reporter  # noqa: E402
 from lorastrap.workspace import init_workspace, load_workspace  # noqa: E402
 
 CHARACTERS = 5

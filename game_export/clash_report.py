@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 from PIL import Image
 
 from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
+from lorastrap.kernel.pngmeta import png_bytes
 
 THUMB = 160
 SHEET_MIN_CELL = 112  # room for the "id0.98 st0.41" label under small (64 px) cells
@@ -57,9 +57,8 @@ def _data_uri(path: Path, size: int = THUMB) -> str:
     with Image.open(path) as im:
         im = im.convert("RGBA")
         im.thumbnail((size, size), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        im.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        data = png_bytes(im, optimize=True)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _safe_name(name: str) -> str:
@@ -170,7 +169,7 @@ def render_html(report: Mapping, out_dir: Path, sheets: Mapping[str, Path] | Non
     warn = f"<div class=warn>{_e(metric['note'])}</div>" if metric.get("note") else ""
     ranking = "".join(
         f"<tr><td class=num>{r['rank']}</td><td>{_e(r['style'])}</td><td class=num>{_num(r['mean_clash'])}</td>"
-        f"<td class=num>{_num(r['max_safe_weight'])}</td><td><code>{_e(r['advice'] or '-')}</code></td>"
+        f"<td class=num>{_num(r['max_safe_weight'])}</td><td><code>{_e(r['advice'] or ('-' if r.get('style_shows', True) else 'style does not show'))}</code></td>"
         f"<td>{'yes' if r['verified'] else ('no' if r['verified'] is False else '-')}</td></tr>"
         for r in report["ranking"])
     parts = [
@@ -189,6 +188,8 @@ def render_html(report: Mapping, out_dir: Path, sheets: Mapping[str, Path] | Non
     for style in report["styles"]:
         parts.append(f"<h2 id='{_e(_safe_name(style['name']))}'>{_e(style['name'])}</h2>")
         parts.append(_advice(style.get("advice")))
+        if style.get("style_note"):
+            parts.append(f"<div class=bad><b>No advice:</b> {_e(style['style_note'])}</div>")
         parts.append("<h3>Weight space</h3>" + _weightspace_table(style.get("weightspace")))
         parts.append("<h3>Grid</h3>" + _grid_table(style, report, out_dir))
         if style.get("verify_cells"):

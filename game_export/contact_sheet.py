@@ -1,19 +1,19 @@
 """Labelled contact sheets: a grid of images, each fitted into a square cell with its name below.
 
-Used for the sprite export preview and by other parts of lorastrap (training sample grids,
-bootstrap round sheets, style-clash sheets), so it depends on pillow only.
+Used for the sprite export preview and by other parts of lorastrap (bootstrap round sheets,
+style-clash sheets, and — handed to training — its sample grids), so it depends on pillow only.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from registry.atomic import atomic_write_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.pngmeta import png_bytes
 
 _BACKGROUND = (255, 255, 255, 255)
 _TEXT = (20, 20, 20, 255)
@@ -139,6 +139,13 @@ def make_contact_sheet(
 
 def save_contact_sheet(sheet: Image.Image, path: Path) -> Path:
     """Write `sheet` as PNG atomically (temp file + rename)."""
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG", optimize=False)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, png_bytes(sheet))
+
+
+def write_contact_sheet(cells: Sequence[tuple[Image.Image, str]], path: Path, title: str | None = None,
+                        columns: int = 8) -> Path:
+    """A sheet of (image, label) pairs, written atomically: what training is handed to draw its
+    sample grids with (`lorastrap.training.samples.SampleSheet`), so training imports no game_export."""
+    sheet = make_contact_sheet([SheetCell(image, label) for image, label in cells],
+                               columns=max(1, min(columns, len(cells))), title=title)
+    return save_contact_sheet(sheet, path)

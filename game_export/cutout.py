@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -18,6 +19,7 @@ from game_export.directions import OTHER_SIDE, SIDE, assign_directions, directio
 from game_export.errors import ExportError
 from game_export.frames import FrameSpec, assign_names, safe_name
 from game_export.layout import Trimmed, trim
+from lorastrap.kernel.imageio import DecodeError, decode_image
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,18 @@ class Cutout:
     name: str = ""
 
 
-def load_frame(path) -> Image.Image:
+MAX_FRAME_PIXELS = 64_000_000  # as lorastrap's [images] max_pixels: the bomb guard of every intake
+
+
+def load_frame(path, notes: list[str] | None = None) -> Image.Image:
+    """The frame upright, 8-bit sRGB (lorastrap.kernel.imageio); an animation gives its first frame."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        decoded = decode_image(Path(path), max_pixels=MAX_FRAME_PIXELS, animated="first")
+    except (DecodeError, OSError) as exc:
         raise ExportError(f"cannot read frame {path}: {exc}; replace or remove that file") from exc
+    if notes is not None:
+        notes.extend(f"{Path(path).name}: {note}" for note in decoded.notes)
+    return decoded.image
 
 
 def already_cut_out(image: Image.Image) -> bool:
@@ -48,9 +55,10 @@ def already_cut_out(image: Image.Image) -> bool:
     return bool((border < 255).any())
 
 
-def cut_out(spec: FrameSpec, remover: Remover, settings: AlphaCleanup) -> tuple[Trimmed, bool]:
+def cut_out(spec: FrameSpec, remover: Remover, settings: AlphaCleanup,
+            notes: list[str] | None = None) -> tuple[Trimmed, bool]:
     """The trimmed RGBA sprite of one frame, and whether its own alpha was kept."""
-    image = load_frame(spec.path)
+    image = load_frame(spec.path, notes)
     keep_alpha = already_cut_out(image)
     active = NoRemover() if keep_alpha else remover
     rgba_in = image.convert("RGBA")
@@ -62,15 +70,15 @@ def cut_out(spec: FrameSpec, remover: Remover, settings: AlphaCleanup) -> tuple[
 
 def cut_out_all(frames: Sequence[FrameSpec], remover: Remover, settings: AlphaCleanup,
                 progress: Callable[[int, int], None] | None = None) -> tuple[list[Cutout], list[str]]:
-    cutouts, kept = [], 0
+    cutouts, kept, notes = [], 0, []
     for done, spec in enumerate(frames, start=1):
-        trimmed, keep_alpha = cut_out(spec, remover, settings)
+        trimmed, keep_alpha = cut_out(spec, remover, settings, notes)
         kept += keep_alpha
         cutouts.append(Cutout(spec, trimmed))
         if progress:
             progress(done, len(frames))
     warnings = [f"{kept} frame(s) were already transparent; their own alpha was kept"] if kept else []
-    return cutouts, warnings
+    return cutouts, warnings + notes
 
 
 def _mirrored(cutout: Cutout) -> Cutout:

@@ -7,18 +7,15 @@ sort (`walk_2` before `walk_10`), which is what people mean when they number fil
 from __future__ import annotations
 
 import glob
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from game_export.errors import ExportError
+from lorastrap.kernel.pngmeta import png_view
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-PROVENANCE_CHUNK = "lorastrap"
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -52,17 +49,18 @@ def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def images_in(folder: Path) -> list[Path]:
-    """Image files directly inside `folder`, naturally sorted."""
+def images_in(folder: Path, exclude: Collection[Path] = ()) -> list[Path]:
+    """Image files directly inside `folder` (but not those in `exclude`, resolved), naturally sorted."""
     if not folder.is_dir():
         raise ExportError(f"frame folder {folder} does not exist; pass an existing folder with --from")
-    return natural_sorted(p for p in folder.iterdir() if is_image(p))
+    return natural_sorted(p for p in folder.iterdir() if is_image(p) and p.resolve() not in exclude)
 
 
-def glob_images(pattern: str, base: Path | None = None) -> list[Path]:
+def glob_images(pattern: str, base: Path | None = None, exclude: Collection[Path] = ()) -> list[Path]:
     """Images matching `pattern` (relative patterns resolve against `base`), naturally sorted."""
     full = pattern if Path(pattern).is_absolute() or base is None else str(base / pattern)
-    return natural_sorted(p for p in map(Path, glob.glob(full, recursive=True)) if is_image(p))
+    return natural_sorted(p for p in map(Path, glob.glob(full, recursive=True))
+                          if is_image(p) and p.resolve() not in exclude)
 
 
 def parse_animation_option(option: str) -> tuple[str, str]:
@@ -74,12 +72,14 @@ def parse_animation_option(option: str) -> tuple[str, str]:
 
 
 def frames_from_globs(animations: Mapping[str, str] | Sequence[tuple[str, str]],
-                      base: Path | None = None, read_views: bool = True) -> list[FrameSpec]:
-    """One animation per glob; a glob that matches no image is an error (a typo, not 0 frames)."""
+                      base: Path | None = None, read_views: bool = True,
+                      exclude: Collection[Path] = ()) -> list[FrameSpec]:
+    """One animation per glob; a glob that matches no image is an error (a typo, not 0 frames).
+    `exclude`: resolved paths that are never frames (e.g. a round's contact sheet)."""
     items = animations.items() if isinstance(animations, Mapping) else animations
     frames: list[FrameSpec] = []
     for name, pattern in items:
-        paths = glob_images(pattern, base)
+        paths = glob_images(pattern, base, exclude)
         if not paths:
             raise ExportError(f"--animation {name}={pattern} matches no image; check the pattern "
                               "(quote it so the shell does not expand it)")
@@ -87,39 +87,18 @@ def frames_from_globs(animations: Mapping[str, str] | Sequence[tuple[str, str]],
     return frames
 
 
-def frames_from_folder(folder: Path, animation: str = "idle", read_views: bool = True) -> list[FrameSpec]:
-    """Every image of `folder` as one animation."""
-    paths = images_in(folder)
+def frames_from_folder(folder: Path, animation: str = "idle", read_views: bool = True,
+                       exclude: Collection[Path] = ()) -> list[FrameSpec]:
+    """Every image of `folder` (but those in `exclude`) as one animation."""
+    paths = images_in(folder, exclude)
     if not paths:
         raise ExportError(f"no images in {folder}; curate some images first or pass --from DIR")
     return _specs(paths, safe_name(animation), read_views)
 
 
 def _specs(paths: Sequence[Path], animation: str, read_views: bool) -> list[FrameSpec]:
-    return [FrameSpec(path=p, animation=animation, view=read_view_tag(p) if read_views else None)
+    return [FrameSpec(path=p, animation=animation, view=png_view(p) if read_views else None)
             for p in paths]
-
-
-def read_provenance(path: Path) -> dict:
-    """The JSON provenance lorastrap writes into generated PNGs (empty when absent or unreadable)."""
-    try:
-        with Image.open(path) as image:
-            raw = image.info.get(PROVENANCE_CHUNK)
-    except (OSError, ValueError):
-        return {}
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (TypeError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_view_tag(path: Path) -> str | None:
-    """The `view` of a generated image ("from side", "from behind", ...), or None."""
-    view = read_provenance(path).get("view")
-    return view.strip() if isinstance(view, str) and view.strip() else None
 
 
 def assign_names(frames: Sequence[FrameSpec], groups: Sequence[str]) -> list[str]:

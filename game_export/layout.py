@@ -80,6 +80,13 @@ def frame_factors(frames: Sequence[Trimmed], target_height: int | None) -> list[
     return [scale * n for n in normalise]
 
 
+def planned_cell(frames: Sequence[Trimmed], target_height: int | None) -> tuple[int, int]:
+    """The common cell's size `lay_out` will make, computed without resizing anything."""
+    factors = frame_factors(frames, target_height)
+    sizes = [(max(1, round(f.image.width * k)), max(1, round(f.image.height * k))) for f, k in zip(frames, factors)]
+    return max(w for w, _ in sizes), max(h for _, h in sizes)
+
+
 def _resized(trimmed: Trimmed, factor: float, pixel_art: bool) -> Image.Image:
     w, h = trimmed.image.size
     size = (max(1, round(w * factor)), max(1, round(h * factor)))

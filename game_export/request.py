@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +54,18 @@ class ExportRequest:
                               f"use {', '.join(ENGINES)} or all")
         if self.pack not in PACKINGS:
             raise ExportError(f"--pack {self.pack} is not one of {', '.join(PACKINGS)}")
-        if self.padding < 0 or self.extrude < 0:
-            raise ExportError("--padding and --extrude must be 0 or more pixels")
+        if not (0 <= self.padding <= 256 and 0 <= self.extrude <= 64):
+            raise ExportError("--padding must be 0..256 and --extrude 0..64 pixels")
         if not 16 <= self.max_texture_size <= 16384:
             raise ExportError(f"--max-texture-size {self.max_texture_size} must be within 16..16384")
-        if self.fps <= 0:
-            raise ExportError(f"--fps {self.fps} must be positive")
+        if self.size is not None and not 1 <= self.size <= 16384:
+            raise ExportError(f"--size {self.size} must be a height of 1..16384 pixels")
+        if self.palette is not None and not 2 <= self.palette <= 256:
+            raise ExportError(f"--palette {self.palette} must be between 2 and 256 colours")
+        if not (math.isfinite(self.fps) and 0 < self.fps <= 240):
+            raise ExportError(f"--fps {self.fps} must be a number in (0, 240]")
+        if not (math.isfinite(self.pixels_per_unit) and self.pixels_per_unit > 0):
+            raise ExportError(f"--ppu {self.pixels_per_unit} must be a positive number")
         if self.godot_res and not self.godot_res.startswith("res://"):
             raise ExportError(f"--godot-res {self.godot_res!r} must start with res://")
 

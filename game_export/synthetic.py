@@ -6,15 +6,14 @@ edges are anti-aliased like real renders. The exact coverage mask comes with it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, PngImagePlugin
+from PIL import Image, ImageDraw
 
-from game_export.frames import PROVENANCE_CHUNK
-from registry.atomic import atomic_path
+from game_export.frames import FrameSpec
+from lorastrap.kernel.pngmeta import write_png
 
 _SUPERSAMPLE = 4
 
@@ -69,9 +68,16 @@ def draw_frame(size: tuple[int, int], figure: Figure, background=(245, 245, 245)
 
 def save_frame(image: Image.Image, path: Path, view: str | None = None) -> Path:
     """Save as PNG, with the lorastrap provenance chunk carrying `view` when given."""
-    info = PngImagePlugin.PngInfo()
-    if view is not None:
-        info.add_text(PROVENANCE_CHUNK, json.dumps({"view": view}))
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=info)
-    return path
+    return write_png(path, image, provenance=None if view is None else {"view": view})
+
+
+def animation_frames(folder: Path, counts: dict[str, int], size: tuple[int, int] = (96, 128),
+                     x: int = 20, y: int = 10, height: int = 100) -> list[FrameSpec]:
+    """Saved frames `<anim>_<i>.png` for each animation; the figure moves 3 px right and gets
+    4 px shorter per frame, so no two frames of an animation are alike."""
+    specs = []
+    for anim, count in counts.items():
+        for i in range(count):
+            image, _ = draw_frame(size, Figure(x=x + 3 * i, y=y, height=height - 4 * i))
+            specs.append(FrameSpec(save_frame(image, folder / f"{anim}_{i}.png"), anim))
+    return specs

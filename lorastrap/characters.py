@@ -1,4 +1,4 @@
-"""Characters: `character add|list|show|rm` as library functions."""
+"""Characters: `character add|list|show|rm` and `tags show|add|remove|set` as library functions."""
 
 from __future__ import annotations
 
@@ -11,26 +11,30 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lorastrap.captions import caption_for, parse_tags
-from lorastrap.datasets import ItemSpec, create_version, latest_version, list_versions
-from lorastrap.errors import Conflict, NotFound, UserError
+from lorastrap.dataset.captions import caption_for
+from lorastrap.dataset.kohya import export_kohya
+from lorastrap.dataset.sources import source_items
+from lorastrap.dataset.versions import ItemSpec, create_version, latest_version, list_versions
 from lorastrap.image_store import store_image
-from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, png_bytes, seed_crops
-from lorastrap.kohya_dataset import export_kohya
-from lorastrap.naming import make_trigger, slugify, validate_trigger
-from lorastrap.tags import identity_tags, set_tags
+from lorastrap.images import CROP_MODES, CROP_VIEW_TAGS, load_image, seed_crops
+from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.errors import Conflict, UserError
+from lorastrap.kernel.journal import FileJournal
+from lorastrap.kernel.pngmeta import png_bytes
+from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
+from lorastrap.queries import get_character
+from lorastrap.tags import (
+    ROLES,
+    add_tags,
+    check_trigger_not_a_tag,
+    identity_tags,
+    parse_tags,
+    remove_tags,
+    set_tags,
+    tags_of,
+)
 from lorastrap.workspace import Workspace
-from registry.atomic import atomic_write_bytes
-from registry.journal import FileJournal
 from registry.models import Character, DatasetVersion, Image, Lora
-
-
-def get_character(s: Session, name_or_slug: str) -> Character:
-    slug = slugify(name_or_slug)
-    character = s.scalars(select(Character).where(Character.slug == slug)).first()
-    if character is None:
-        raise NotFound(f"no character {name_or_slug!r}; see `lorastrap character list`")
-    return character
 
 
 @dataclass
@@ -43,20 +47,34 @@ class AddResult:
     dataset_dir: Path
     next_command: str
     crops: list[str] = field(default_factory=list)
+    base_model: str = ""
+    notes: list[str] = field(default_factory=list)  # what decoding the seed images changed
+
+
+def checked_base_model(ws: Workspace, spec: str) -> str:
+    """Resolve a `--base-model` value now (a one-line error when it does not exist or is no SD
+    model) and return it as the registry stores it: paths relative to the workspace when inside it."""
+    from lorastrap.models.base import resolve_base_model
+
+    ref = resolve_base_model(spec, ws.root)
+    return ws.rel(Path(ref.path_or_id)) if Path(ref.path_or_id).is_absolute() else ref.path_or_id
 
 
 def add_character(
     ws: Workspace, name: str, images: Sequence[Path], tags: str | Sequence[str], *,
     trigger: str | None = None, crop: str | None = None, seed_tags: str | Sequence[str] = (),
+    base_model: str | None = None,
 ) -> AddResult:
     """Register a character from seed image(s): 1 image → 4 crops; 4+ images → used as they are.
 
     `tags` say who the character is (pruned from the character round's captions); `seed_tags` say
     what the seed images show that is not the character — their view and art style, e.g.
     "from front, flat color". They stay in every caption, so the trigger does not absorb the seed's
-    view, and candidates are prompted with the seed's style.
+    view, and candidates are prompted with the seed's style. `base_model` (default: the workspace's)
+    is the model this character's LoRAs are trained on; SD1.5 and SDXL characters can share a workspace.
     """
     slug = slugify(name)
+    name = validate_display_name(name)
     tag_list = parse_tags(tags)
     if not tag_list:
         raise UserError("no tags given; pass --tags \"1girl, solo, fox ears, ...\" (the identity tags)")
@@ -73,12 +91,13 @@ def add_character(
         raise UserError(f"--crop {crop} splits ONE image; with {len(images)} images use --crop none")
     if crop == "none" and len(images) < 4:
         raise UserError(f"{len(images)} image(s) cannot seed a character; give 4 or more, or one image with --crop zoom|quad")
+    base = checked_base_model(ws, base_model) if base_model else ws.config.workspace.base_model
     limits = ws.config.images
     loaded = [load_image(p, min_side=limits.min_side, max_pixels=limits.max_pixels) for p in images]
     if len({l.data for l in loaded}) != len(loaded):
         raise UserError("the same image was given twice; give distinct seed images")
 
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         if s.scalars(select(Character.id).where(Character.slug == slug)).first():
             raise Conflict(f"a character {slug!r} already exists; choose another name or `lorastrap character rm {slug}`")
         if ws.character_dir(slug).exists():
@@ -88,10 +107,11 @@ def add_character(
             trigger = validate_trigger(trigger)
             if trigger in taken:
                 raise Conflict(f"trigger {trigger!r} is used by another character; choose another --trigger")
+            check_trigger_not_a_tag(trigger, [*tag_list, *shown])
         else:
-            trigger = make_trigger(slug, taken)
-        character = Character(slug=slug, display_name=name.strip(), trigger=trigger,
-                              base_model=ws.config.workspace.base_model, stage="seeded", round=0)
+            trigger = make_trigger(slug, taken | {t.replace(" ", "_") for t in [*tag_list, *shown]})
+        character = Character(slug=slug, display_name=name, trigger=trigger,
+                              base_model=base, stage="seeded", round=0)
         s.add(character)
         s.flush()
         set_tags(s, character, tag_list, role="identity")
@@ -131,13 +151,14 @@ def add_character(
         specs = [ItemSpec(img.id, caption_for("style", trigger, tag_list, view), repeats) for img, view in items]
         version, _ = create_version(s, character, specs, kind="style", policy="style", note="seed")
         out = ws.datasets_dir(slug) / f"v{version.number}"
-        from lorastrap.datasets import version_items
+        from lorastrap.dataset.versions import version_items
 
         export_kohya(version_items(s, version), ws.blobs, out, trigger=trigger, identity_tags=tag_list)
         return AddResult(
             slug=slug, trigger=trigger, seed_images=seed_names, crops=crop_names,
             dataset_version=version.number, dataset_items=version.item_count, dataset_dir=out,
-            next_command=f"lorastrap bootstrap {slug}",
+            next_command=f"lorastrap bootstrap {slug}", base_model=base,
+            notes=[n for l in loaded for n in l.notes],
         )
 
 
@@ -155,17 +176,17 @@ def list_characters(ws: Workspace) -> list[dict[str, Any]]:
     loras = select(func.count(Lora.id)).where(Lora.character_id == Character.id).scalar_subquery()
     query = select(Character.slug, Character.display_name, Character.trigger, Character.stage,
                    Character.round, latest, loras).order_by(Character.slug)
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         return [dict(zip(LIST_COLUMNS, row)) for row in s.connection().execute(query).all()]
 
 
 def show_character(ws: Workspace, name: str) -> dict[str, Any]:
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, name)
         latest = latest_version(s, c)
         return {
             "slug": c.slug, "name": c.display_name, "trigger": c.trigger, "stage": c.stage,
-            "round": c.round, "base_model": c.base_model,
+            "round": c.round, "base_model": c.base_model or ws.config.workspace.base_model,
             "identity_tags": identity_tags(c),
             "tags": [{"tag": t.tag.text, "role": t.role} for t in c.tags],
             "created_at": c.created_at.isoformat(timespec="seconds"),
@@ -186,7 +207,7 @@ def show_character(ws: Workspace, name: str) -> dict[str, Any]:
 
 def remove_character(ws: Workspace, name: str, *, purge_files: bool = False) -> dict[str, Any]:
     """Delete a character's registry rows. Its folder is kept unless `purge_files` (curated work)."""
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         c = get_character(s, name)
         slug = c.slug
         s.delete(c)
@@ -194,3 +215,34 @@ def remove_character(ws: Workspace, name: str, *, purge_files: bool = False) -> 
     if purge_files and folder.exists():
         shutil.rmtree(folder)
     return {"slug": slug, "folder": str(folder), "folder_kept": folder.exists()}
+
+
+def check_tag_roles(s: Session, character: Character, tags: Sequence[str], role: str) -> None:
+    """A tag has one meaning: not two roles, not the trigger, and an identity tag is not a seed tag
+    (what the seed images show — their view, their style — stays in every caption)."""
+    wanted = parse_tags(tags)
+    check_trigger_not_a_tag(character.trigger, wanted)
+    for other in ROLES:
+        if other != role and (both := [t for t in wanted if t in tags_of(character, other)]):
+            raise UserError(f"{', '.join(both)} is already {'an' if other[0] in 'aeiou' else 'a'} {other} tag of "
+                            f"{character.slug}; remove it "
+                            f"there first (`lorastrap tags remove {character.slug} \"{both[0]}\" --role {other}`)")
+    if role == "identity":
+        seed = {t for _, shown in source_items(s, character) for t in shown}
+        if both := [t for t in wanted if t in seed]:
+            raise UserError(f"{', '.join(both)} is a seed tag of {character.slug} (what the seed images show, "
+                            "kept in every caption), not who the character is; it cannot be an identity tag")
+
+
+def edit_tags(ws, name: str, op: str, tags: Sequence[str] = (), role: str = "identity") -> list[str]:  # type: ignore[no-untyped-def]
+    """`tags show|add|remove|set` on a workspace; returns the tags of that role afterwards."""
+    with ws.session() as s:
+        character = get_character(s, name)
+        if op == "show":
+            return tags_of(character, role)
+        if op != "remove" and not parse_tags(tags):
+            raise UserError("no tags given; pass them comma-separated, e.g. \"green eyes, long hair\"")
+        if op in ("add", "set"):
+            check_tag_roles(s, character, tags, role)
+        fn = {"add": add_tags, "remove": remove_tags, "set": set_tags}[op]
+        return fn(s, character, tags, role)

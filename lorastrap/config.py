@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.fieldtypes import checked_value
 
 DEFAULT_VIEWS = (
     "front",
@@ -141,7 +142,7 @@ class Config:
                     raise UserError(
                         f"{source}: unknown setting [{section}] {key}; known: {', '.join(sorted(known))}"
                     )
-                setattr(target, key, value)
+                setattr(target, key, checked_value(type(target), key, value, f"{source}: [{section}]"))
         cfg.bootstrap.check(source)
         cfg.training = dict(data.get("training", {}))
         unknown = set(data) - {"workspace", "images", "bootstrap", "watch", "training"}
@@ -168,7 +169,7 @@ database_url = ""
 # Base model: a diffusers folder, a hub id, a single-file .safetensors checkpoint,
 # "tiny" / "tiny:sdxl" (random-initialised SD-architecture models, for tests) or
 # "lab" (the small model pretrained on the procedural character world, shipped with lorastrap).
-base_model = "{base_model}"
+base_model = {base_model}
 
 [images]
 min_side = 64

@@ -7,13 +7,13 @@ character LoRA → sprite sheets for Godot/Unity/JSON → a fidelity table read 
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lorastrap.bootstrap import bootstrap_step, character_status
 from lorastrap.characters import add_character
 from lorastrap.lab.method_arm import SEED_TAGS, MethodSettings
 from lorastrap.workspace import Workspace, init_workspace
@@ -47,8 +47,8 @@ class DemoReport:
 
 
 def lab_model_available() -> bool:
+    from lorastrap.kernel.errors import UserError
     from lorastrap.models.base import _lab_model_dir
-    from lorastrap.errors import UserError
 
     try:
         _lab_model_dir()
@@ -80,7 +80,6 @@ def draw_seed(folder: Path, count: int = 4) -> tuple[list[Path], list[str]]:
 def run_demo(directory: Path | None = None, size: str = "full", base_model: str | None = None,
              echo: Callable[[str], None] = print) -> DemoReport:
     from lorastrap.lab.world import VIEWS
-
     from lorastrap.models.threads import use_small_model_threads
 
     use_small_model_threads()
@@ -115,27 +114,17 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     for label, path in report.outputs.items():
         echo(f"  {label}: {path}")
     echo(f"next: cd {ws.root} && lorastrap status {added.slug}")
+    echo(f"see it: lorastrap -w {shlex.quote(str(ws.root))} ui --open   "
+         f"(the characters, every round's candidates and the lineage, on http://127.0.0.1:7860/c/{added.slug})")
     return report
 
 
-def run_method(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None] = print, *,
-               curate: Callable[..., list[Path]] | None = None, needs: dict[int, int] | None = None,
-               check: Callable[..., Any] | None = None) -> None:
-    """Bootstrap until the character LoRA is trained, curating exactly what each step needs: by
-    the curation assist (`--auto-curate`), or by `curate(ws, slug, round, n, coverage)` (the
-    fidelity benchmark's simulated careful person). `needs` receives each round's shortfall;
-    `check` replaces the assist's check of adaptive rounds (lorastrap.adaptive_round)."""
-    for _ in range(2 * len(ws.config.bootstrap.thresholds) + 2):
-        status = character_status(ws, slug)[0]
-        if status.stage == "character_trained":
-            return
-        need = max(0, (status.threshold or 0) - status.total) if status.stage == "candidates" else 0
-        if needs is not None and status.stage == "candidates":
-            needs[status.round] = need
-        if need and curate is not None:
-            curate(ws, slug, status.round, need, status.view_coverage)
-            need = 0
-        step = bootstrap_step(ws, slug, auto_curate=need or None, progress=True, check=check)
+def run_method(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None] = print) -> None:
+    """Bootstrap until the character LoRA is trained, auto-curating exactly what each step needs
+    (the curation assist decides; the lab's reader never does)."""
+    from lorastrap.method.auto import run_method as run_to_end
+
+    def shown(step) -> None:  # type: ignore[no-untyped-def]
         report.steps.append(step.step)
         for line in step.messages:
             echo(f"  {line}")
@@ -143,6 +132,8 @@ def run_method(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str
             report.outputs[f"candidates {step.contact_sheet.parent.name}"] = str(step.contact_sheet)
         if step.sample_grid:
             report.outputs[f"training samples, LoRA #{step.lora_id}"] = str(step.sample_grid)
+
+    run_to_end(ws, slug, on_result=shown)
 
 
 def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir: Path):  # type: ignore[no-untyped-def]
@@ -155,8 +146,8 @@ def lab_bootstrap_arm(character, seed_paths: list[Path], trigger: str, work_dir:
 
 def _export(ws: Workspace, slug: str, report: DemoReport, echo: Callable[[str], None]) -> None:
     """Frames of every view from the character LoRA, exported as direction rows."""
-    from lorastrap.generate_runs import generate_candidates
-    from lorastrap.sprite_export import SpriteOptions, export_character_sprites
+    from lorastrap.export.sprites import SpriteOptions, export_character_sprites
+    from lorastrap.method.generate import generate_candidates
 
     frames = ws.exports_dir(slug) / "frames"
     generate_candidates(ws, slug, views=list(ws.config.bootstrap.views), per_view=2, seed=7, out_dir=frames)

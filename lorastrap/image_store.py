@@ -9,8 +9,8 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lorastrap.kernel.journal import FileJournal
 from registry.blobs import BlobStore, sha256_bytes
-from registry.journal import FileJournal
 from registry.models import Image
 
 ORIGINS = ("seed", "crop", "generated", "edited", "imported")

@@ -1,25 +1,27 @@
-"""Loading and validating user images; seed crops."""
+"""Loading and validating user images, the image files of a folder a person edits, seed crops."""
 
 from __future__ import annotations
 
-import io
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.pngmeta import png_bytes
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 CROP_MODES = ("zoom", "quad", "none")
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".partial", ".download", "~")
 
 
 @dataclass
 class LoadedImage:
     path: Path
-    image: Image.Image  # fully decoded, RGB or RGBA
-    data: bytes  # the file's bytes as stored (PNG re-encoded when the input was not PNG)
+    image: Image.Image  # fully decoded, upright, sRGB, 8-bit RGB or RGBA
+    data: bytes  # the file's bytes when they already decode to `image`, else `image` as PNG
+    notes: list[str] = field(default_factory=list)  # what decoding changed (rotation, bit depth ...)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -30,47 +32,47 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def is_partial_name(name: str) -> bool:
+    """Files a copy or a download is still writing, or hidden files: never read them."""
+    return name.startswith(".") or name.endswith(PARTIAL_SUFFIXES)
+
+
+def curated_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(images, ignored non-image files) in a curated folder, sorted; partial files are skipped."""
+    images: list[Path] = []
+    ignored: list[Path] = []
+    if not folder.is_dir():
+        return images, ignored
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or is_partial_name(path.name):
+            continue
+        if is_image_name(path):
+            images.append(path)
+        elif path.suffix.lower() != ".txt":
+            ignored.append(path)
+    return images, ignored
+
+
 def load_image(path: Path, *, min_side: int = 64, max_pixels: int = 64_000_000) -> LoadedImage:
-    """Open and fully decode an image, or raise a one-line UserError saying what is wrong."""
+    """Open and fully decode an image (lorastrap.kernel.imageio: EXIF rotation, 16-bit, palette
+    transparency, CMYK/ICC to sRGB; animations refused), or raise a one-line UserError."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file; check the path")
     if not path.is_file():
         raise UserError(f"{path}: not a file; pass an image file")
     data = path.read_bytes()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                w, h = probe.size
-                if w * h > max_pixels:
-                    raise UserError(
-                        f"{path}: {w}x{h} is over the pixel limit ({max_pixels:,}); scale it down first"
-                    )
-                probe.load()
-                image = probe.convert("RGBA" if "A" in probe.getbands() else "RGB")
-                fmt = probe.format
-        except UserError:
-            raise
-        except UnidentifiedImageError:
-            raise UserError(f"{path}: not an image (PNG, JPEG, WebP or BMP expected)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise UserError(f"{path}: image is too large (decompression bomb guard); scale it down") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise UserError(f"{path}: corrupt or truncated image ({exc}); re-export it") from None
+    try:
+        decoded = decode_image(data, max_pixels=max_pixels, label=str(path))
+    except DecodeError as exc:
+        raise UserError(str(exc)) from None
+    w, h = decoded.image.size
     if min(w, h) < min_side:
         raise UserError(f"{path}: {w}x{h} is smaller than {min_side} px on a side; use a larger image")
-    if fmt != "PNG":
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        data = buf.getvalue()
-    return LoadedImage(path=path, image=image, data=data)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
+    if decoded.format != "PNG" or decoded.changed:
+        data = png_bytes(decoded.image)
+    return LoadedImage(path=path, image=decoded.image, data=data,
+                       notes=[f"{path.name}: {note}" for note in decoded.notes])
 
 
 def _square_from_top(image: Image.Image, side_frac: float) -> Image.Image:

@@ -7,13 +7,14 @@ import re
 import unicodedata
 from collections.abc import Container
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 RESERVED = frozenset(
     {"con", "prn", "aux", "nul", "com1", "lpt1", "inbox", "all", "new", "list", "show", "help", "none"}
 )
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 _TRIGGER_OK = re.compile(r"^[a-z0-9_]{3,40}$")
+NAME_MAX = 200  # characters.display_name is String(200)
 
 
 def slugify(name: str) -> str:
@@ -29,6 +30,22 @@ def slugify(name: str) -> str:
     if slug in RESERVED:
         raise UserError(f"character name {name!r} is reserved; choose another name")
     return slug
+
+
+def control_character(text: str) -> str | None:
+    """The first line break or other control/format character in `text`, or None."""
+    return next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+
+
+def validate_display_name(name: str) -> str:
+    """The name as shown in tables: one line, at most NAME_MAX characters (the column's size)."""
+    name = name.strip()
+    bad = control_character(name)
+    if bad is not None:
+        raise UserError(f"character name {name!r} contains the control character {bad!r}; use one line of text")
+    if len(name) > NAME_MAX:
+        raise UserError(f"character name is {len(name)} characters long; use at most {NAME_MAX}")
+    return name
 
 
 def validate_trigger(trigger: str) -> str:

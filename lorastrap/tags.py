@@ -1,17 +1,45 @@
-"""A character's tag set: identity tags (what it always has), variable and negative tags."""
+"""Danbooru-style tags: their text form (parse, normalise, join), and a character's tag set —
+identity tags (what it always has), variable and negative tags."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.captions import parse_tags
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from registry.models import Character, CharacterTag, Tag
 
 ROLES = ("identity", "variable", "negative")
+_TAG_SEPARATORS = re.compile(r"[,\r\n\v\f\x85\u2028\u2029]")
+
+
+def normalise_tag(tag: str) -> str:
+    """Lowercase, underscores to spaces, whitespace folded (`Fox_Ears ` → `fox ears`)."""
+    return " ".join(tag.replace("_", " ").strip().lower().split())
+
+
+def _pieces(text: str) -> list[str]:
+    # A line break separates tags like a comma: "fox ears\nblue eyes" typed into a shell (or a
+    # caption file of one tag per line) is two tags, not the one tag "fox ears blue eyes".
+    return _TAG_SEPARATORS.split(text)
+
+
+def parse_tags(text: str | Iterable[str]) -> list[str]:
+    """Comma- or line-separated (or listed) tags, normalised, deduplicated, in their first order."""
+    raw = _pieces(text) if isinstance(text, str) else [p for t in text for p in _pieces(t)]
+    seen: dict[str, None] = {}
+    for piece in raw:
+        tag = normalise_tag(piece)
+        if tag:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+def join_tags(tags: Iterable[str]) -> str:
+    return ", ".join(tags)
 
 
 def _tag_row(s: Session, text: str) -> Tag:
@@ -61,15 +89,8 @@ def remove_tags(s: Session, character: Character, tags: Sequence[str], role: str
     return set_tags(s, character, [t for t in current if t not in drop], role)
 
 
-def edit_tags(ws, name: str, op: str, tags: Sequence[str] = (), role: str = "identity") -> list[str]:  # type: ignore[no-untyped-def]
-    """`tags show|add|remove|set` on a workspace; returns the tags of that role afterwards."""
-    from lorastrap.characters import get_character
-
-    with ws.open_registry() as reg, reg.session() as s:
-        character = get_character(s, name)
-        if op == "show":
-            return tags_of(character, role)
-        if op != "remove" and not parse_tags(tags):
-            raise UserError("no tags given; pass them comma-separated, e.g. \"green eyes, long hair\"")
-        fn = {"add": add_tags, "remove": remove_tags, "set": set_tags}[op]
-        return fn(s, character, tags, role)
+def check_trigger_not_a_tag(trigger: str, tags: Sequence[str]) -> None:
+    """A trigger equal to a tag would be listed once in every caption: the tag would vanish."""
+    if trigger in tags or trigger.replace("_", " ") in tags:
+        raise UserError(f"trigger {trigger!r} is also one of the tags, so captions would list it once and "
+                        "the tag would vanish; choose another --trigger (a rare word like the default)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from registry.atomic import atomic_write_bytes
-from registry.journal import FileJournal
+from lorastrap.kernel.atomic import atomic_write_bytes
+from lorastrap.kernel.journal import FileJournal
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, PngImagePlugin
 
-
 # ======================================================================================
 # foundation: workspace, seed images, running the CLI, snapshots of a workspace's files
 # ======================================================================================
@@ -266,4 +265,188 @@ def lorastrap_argv() -> Callable[..., list[str]]:
 
 # ======================================================================================
 # end of watch & jobs section
+# ======================================================================================
+
+
+# ======================================================================================
+# sprite export engine checks: one small frame set shared by the Godot and PixiJS/Phaser tests
+# ======================================================================================
+
+@pytest.fixture(scope="session")
+def engine_check_frames(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """Three drawn frames (idle ×1, walk ×2) of different heights, as FrameSpecs."""
+    from game_export.synthetic import animation_frames
+
+    return animation_frames(tmp_path_factory.mktemp("engine_frames"), {"idle": 1, "walk": 2},
+                            size=(64, 80), x=15, y=6, height=64)
+
+# ======================================================================================
+# end of sprite export engine checks section
+# ======================================================================================
+
+
+# ======================================================================================
+# ui: a workspace with one character whose round-1 candidates wait for curation
+# ======================================================================================
+
+def small_method(root: Path, model: Path | str | None = None, *, candidates: int | None = None,
+                 training: dict | None = None, adaptive: bool = False, check: int = 0) -> None:
+    """Rewrite a workspace's lorastrap.toml for the small method of the tests: thresholds 4 → 6 → 8,
+    and when given the base model, the candidates per round and `[training]` settings. Adaptive
+    rounds and the final LoRA check are off unless asked for: a random tiny model passes no check,
+    so its rounds would run to their cap (tests/method/test_adaptive_round.py and the demo cover them)."""
+    from lorastrap.workspace import CONFIG_NAME
+
+    cfg = Path(root) / CONFIG_NAME
+    text = cfg.read_text().replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
+    text = text.replace("adaptive = true", f"adaptive = {'true' if adaptive else 'false'}")
+    text = text.replace("check_images_per_view = 4", f"check_images_per_view = {check}")
+    if model is not None:
+        text = text.replace('base_model = "tiny"', f'base_model = "{model}"')
+    if candidates is not None:
+        text = text.replace("candidates_per_round = 24", f"candidates_per_round = {candidates}")
+    if training:
+        text += "\n[training]\n" + "".join(f"{k} = {v}\n" for k, v in training.items())
+    cfg.write_text(text)
+
+
+UI_TRAINING = {"max_train_steps": 3, "resolution": 64, "sample_steps": 2}
+
+
+def build_ui_workspace(root: Path, model: Path | str, candidates: int = 6):  # type: ignore[no-untyped-def]
+    """Thresholds 4 → 6 → 8, round 1 trained and its candidates generated. `model` "lab": the
+    shipped lab model and a lab-world seed (pictures worth a screenshot), else a model folder."""
+    from lorastrap.characters import add_character
+    from lorastrap.method.step import bootstrap_step
+    from lorastrap.workspace import CONFIG_NAME, init_workspace, load_workspace
+
+    ws, _ = init_workspace(root)
+    small_method(ws.root, model, candidates=candidates, training=UI_TRAINING)
+    if model == "lab":  # the lab world's views, as `lorastrap demo` sets them
+        import json
+
+        from lorastrap.lab.world import VIEWS
+
+        cfg = ws.root / CONFIG_NAME
+        cfg.write_text(cfg.read_text().replace(
+            'views = ["front", "from side", "from behind", "from above", "from below",\n'
+            '         "three-quarter view", "full body", "upper body", "portrait"]', f"views = {json.dumps(list(VIEWS))}"))
+    ws = load_workspace(ws.root)
+    if model == "lab":
+        from lorastrap.demo import SEED_TAGS, draw_seed
+
+        seeds, tags = draw_seed(root.parent / "seed-in")
+        added = add_character(ws, "Kitsune", seeds, tags, crop="none", seed_tags=SEED_TAGS)
+    else:
+        seed = _draw_character(root.parent / "seed-in" / "seed.png")
+        added = add_character(ws, "Kitsune", [seed], "1girl, solo, fox ears, fox tail, blonde hair")
+    bootstrap_step(ws, added.slug, progress=False)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def ui_template(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once per test module; tests that change it take `ui_ws` (a copy).
+    LORASTRAP_UI_MODEL=lab builds it on the lab model (for docs/ui.md's screenshots)."""
+    import os
+
+    root = tmp_path_factory.mktemp("ui-template") / "ws"
+    build_ui_workspace(root, "lab" if os.environ.get("LORASTRAP_UI_MODEL") == "lab" else tiny_model_dir)
+    return root
+
+
+@pytest.fixture
+def ui_ws(ui_template: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from lorastrap.workspace import load_workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(ui_template, root, symlinks=True)
+    return load_workspace(root)
+
+
+# ======================================================================================
+# end of ui section
+# ======================================================================================
+
+
+# ======================================================================================
+# LoRA files: community-shaped LoRAs built by hand, single-file checkpoints of the tiny models
+# ======================================================================================
+
+# The tiny UNets' attention blocks (one layer per block): diffusers path → the original (sgm) path
+# that sd-scripts names SDXL modules by — written out by hand, not computed by lorastrap.
+TINY_ATTENTION_BLOCKS = {
+    "down_blocks.0.attentions.0": "input_blocks.1.1", "down_blocks.1.attentions.0": "input_blocks.3.1",
+    "mid_block.attentions.0": "middle_block.1",
+    "up_blocks.0.attentions.0": "output_blocks.0.1", "up_blocks.0.attentions.1": "output_blocks.1.1",
+    "up_blocks.1.attentions.0": "output_blocks.2.1", "up_blocks.1.attentions.1": "output_blocks.3.1",
+}
+_TE_MODULES = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1", "mlp.fc2")
+
+
+def _weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    from lorastrap.models.safetensors_io import safetensors_shapes
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in folder.glob("*.safetensors"):
+        shapes.update(safetensors_shapes(file))
+    return shapes
+
+
+def community_lora(path: Path, model_dir: Path, arch: str = "sd15", *, seed: int = 0, rank: int = 4,
+                   alpha: float = 2.0, scale: float = 0.3, tags: dict[str, int] | None = None,
+                   images: int = 12) -> Path:
+    """A LoRA shaped like the ones people download, NOT written by lorastrap: kohya sd-scripts key
+    names typed out here (UNet attention projections, both text encoders' attention and MLP layers),
+    fp16 tensors, alpha ≠ rank, and the ss_* metadata sd-scripts writes (tag frequencies included)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(seed)
+    unet = _weight_shapes(model_dir / "unet")
+    tensors: dict[str, torch.Tensor] = {}
+
+    def add(stem: str, shape: tuple[int, ...]) -> None:
+        out_f, in_f = shape[0], shape[1]
+        tensors[f"{stem}.lora_down.weight"] = (torch.randn(rank, in_f, generator=gen) / in_f ** 0.5).half()
+        tensors[f"{stem}.lora_up.weight"] = (torch.randn(out_f, rank, generator=gen) * scale).half()
+        tensors[f"{stem}.alpha"] = torch.tensor(alpha).half()
+
+    for block, sgm in TINY_ATTENTION_BLOCKS.items():
+        for attn in ("attn1", "attn2"):
+            for proj in ("to_q", "to_k", "to_v", "to_out.0"):
+                name = f"{sgm if arch == 'sdxl' else block}.transformer_blocks.0.{attn}.{proj}"
+                add("lora_unet_" + name.replace(".", "_"), unet[f"{block}.transformer_blocks.0.{attn}.{proj}.weight"])
+    encoders = [("lora_te1_", "text_encoder"), ("lora_te2_", "text_encoder_2")] if arch == "sdxl" else [("lora_te_", "text_encoder")]
+    for prefix, folder in encoders:
+        shapes = {k.removeprefix("text_model."): v for k, v in _weight_shapes(model_dir / folder).items()}
+        for layer in range(2):
+            for module in _TE_MODULES:
+                add(f"{prefix}text_model_encoder_layers_{layer}_{module.replace('.', '_')}",
+                    shapes[f"encoder.layers.{layer}.{module}.weight"])
+    tags = tags or {"1girl": images, "solo": images, "pixel art": images, "blue hair": images // 2}
+    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": f"{alpha}",
+            "ss_base_model_version": "sdxl_base_v1-0" if arch == "sdxl" else "sd_v1",
+            "ss_tag_frequency": json.dumps({"10_pixel": tags}),
+            "ss_dataset_dirs": json.dumps({"10_pixel": {"n_repeats": 10, "img_count": images}}),
+            "ss_output_name": path.stem, "ss_text_encoder_lr": "5e-05", "ss_unet_lr": "0.0001"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_single_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny SD1.5 and SDXL models as single-file checkpoints in the original (ldm/sgm) layout,
+    each with its local config folder beside it, built once per session."""
+    from lorastrap.models.single_file import build_tiny_single_file
+
+    root = tmp_path_factory.mktemp("single-file")
+    return {arch: build_tiny_single_file(root / f"tiny-{arch}.safetensors", arch) for arch in ("sd15", "sdxl")}
+
+
+# ======================================================================================
+# end of LoRA files section
 # ======================================================================================

@@ -16,6 +16,7 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     result = cli_run("demo", "--small", "--dir", str(root))
     assert result.code == 0, result.err
     assert "lorastrap status kitsune" in result.out
+    assert f"lorastrap -w {root} ui --open" in result.out.splitlines()[-1]  # ends with the way to see it
     # the closing fidelity table: one row per LoRA of the method, cells parse as accuracies
     table = [line for line in result.out.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| arm | from front | from side | from behind")

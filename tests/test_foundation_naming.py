@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lorastrap.captions import caption_for, normalise_tag, parse_tags
-from lorastrap.errors import UserError
+from lorastrap.dataset.captions import caption_for
+from lorastrap.kernel.errors import UserError
 from lorastrap.naming import make_trigger, slugify, validate_trigger
+from lorastrap.tags import normalise_tag, parse_tags
 
 
 @pytest.mark.parametrize(("name", "slug"), [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.workspace import find_workspace
 
 

@@ -15,10 +15,20 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def res_join(res_dir: str, *parts: str) -> str:
+    """`res://` joined with path parts; the root `res://` keeps both of its slashes.
+
+    (`"res://".rstrip("/")` would leave `res:`, and Godot does not load `res:/x.png`.)
+    """
+    base = res_dir if res_dir.endswith("/") else res_dir + "/"
+    return base + "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
 def texture_path(res_dir: str | None, file: str) -> str:
+    """The `ext_resource` path of a page: under `res_dir`, else relative to the .tres."""
     if not res_dir:
         return file
-    return res_dir.rstrip("/") + "/" + file
+    return res_join(res_dir, file)
 
 
 def _number(value: float) -> str:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tqdm import tqdm
-
 from lorastrap.clash.blocks import UnetLayout, diffusers_block_weights, lbw_string
-from lorastrap.generation import GeneratedImage, Generator, GenRequest
+from lorastrap.kernel.progress import progress_bar
+from lorastrap.models.generation import GeneratedImage, Generator, GenRequest
 
 CHARACTER_ONLY = "character-only"
 STYLE_ONLY = "style-only"
@@ -151,7 +150,7 @@ def run_grid(generator: Generator, sections: Sequence[Section], spec: GridSpec,
     memo: dict[str, GeneratedImage] = {}
     cells: list[GridCell] = []
     total = count_cells(sections, spec)
-    with tqdm(total=total, desc="clash grid", unit="img", disable=not show_progress) as bar:
+    with progress_bar(total, "clash grid", "img", enabled=show_progress) as bar:
         for section in sections:
             for variant in section.variants:
                 weights = adapter_weights(variant, section, spec)

@@ -3,7 +3,7 @@
 Per cell (same view and seed across rows, so cells compare one to one):
 - identity: the pluggable `IdentityMetric`'s score of the cell against the character-only cell.
   The default is embedding cosine (CLIP when configured, else the weak colour/structure
-  fallback); the lab reader (attributes read from the image) plugs in the same way.
+  fallback); the lab reader (attributes read from the image) plugs in through `MetricSource`.
 - identity_set: mean cosine of the cell to the curated images of the character (when given).
 - style: cosine of the cell to the style-only cell.
 Per row (means over views × seeds):
@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from lorastrap.embedding import ImageEmbedder, cosine_similarity, paired_similarity
+from lorastrap.models.embedding import ImageEmbedder, cosine_similarity, paired_similarity
 
 
 @runtime_checkable
@@ -66,25 +66,6 @@ class EmbeddingIdentity:
         return paired_similarity(self.embedder.embed(images), self.embedder.embed(references))
 
 
-class ReaderIdentity:
-    """Lab mode: the fraction of identity attributes the lab's attribute reader finds (absolute)."""
-
-    weak = False
-
-    def __init__(self, expected_attrs: object):
-        from lorastrap.lab.reader import reader_identity_score  # lab-only dependency
-        from lorastrap.lab.world import IDENTITY_ATTRS, attrs_of
-
-        if not any(k in attrs_of(expected_attrs) for k in IDENTITY_ATTRS):  # fail before generating
-            raise ValueError("the expected attributes name no hair, ears, tail or dress")
-        self._score = reader_identity_score
-        self.expected = expected_attrs
-        self.name = "lab attribute reader"
-
-    def score(self, images: Sequence[Image.Image], references: Sequence[Image.Image]) -> np.ndarray:
-        return np.array([self._score(im, self.expected) for im in images], dtype=np.float32)
-
-
 @runtime_checkable
 class StyleMetric(Protocol):
     """Scores how strongly each image shows the style; higher is more."""
@@ -109,20 +90,28 @@ class EmbeddingStyle:
         return paired_similarity(self.embedder.embed(images), self.embedder.embed(style_refs))
 
 
-class ReaderStyle:
-    """Lab mode: the lab reader's score for one of the lab world's styles (absolute, 0–1)."""
+class EmbeddingMetrics:
+    """The default metric source: embedding cosine for identity, and for style."""
 
-    def __init__(self, style: str):
-        from lorastrap.lab.reader import style_score
-        from lorastrap.lab.world import STYLES
+    def identity(self, embedder: CachedEmbedder, identity_tags: Sequence[str]) -> IdentityMetric:
+        return EmbeddingIdentity(embedder)
 
-        if style not in STYLES:
-            raise ValueError(f"{style!r} is not a lab style ({', '.join(STYLES)})")
-        self.style, self._score = style, style_score
-        self.name = f"lab style reader ({style})"
+    def style(self, trigger: str) -> StyleMetric | None:
+        return None
 
-    def score(self, images: Sequence[Image.Image], style_refs: Sequence[Image.Image]) -> np.ndarray:
-        return np.array([self._score(im, self.style) for im in images], dtype=np.float32)
+
+@runtime_checkable
+class MetricSource(Protocol):
+    """What a clash run measures with: the identity metric for the character's identity tags, and
+    a style metric for a style's trigger words (None: the embedding's style cosine).
+
+    The interface where the clash report and the fidelity lab meet: the lab's attribute reader
+    (`lorastrap.lab.scoring.ReaderMetrics`) implements it, and the caller chooses it (the CLI's
+    `--identity lab-reader`); clash imports nothing of the lab."""
+
+    def identity(self, embedder: CachedEmbedder, identity_tags: Sequence[str]) -> IdentityMetric: ...
+
+    def style(self, trigger: str) -> StyleMetric | None: ...
 
 
 @dataclass

@@ -11,10 +11,10 @@ from pathlib import Path
 from game_export.clash_report import ReportFiles, write_clash_report
 from lorastrap.clash.grid import GridCell
 from lorastrap.image_store import store_image
-from lorastrap.pngmeta import png_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes, staged_dir
+from lorastrap.kernel.journal import FileJournal
+from lorastrap.kernel.pngmeta import png_bytes
 from lorastrap.workspace import Workspace
-from registry.atomic import atomic_write_bytes, staged_dir
-from registry.journal import FileJournal
 from registry.models import ClashCell, ClashRun
 
 
@@ -53,7 +53,7 @@ def persist_run(ws: Workspace, out_dir: Path, report: dict, cells: Sequence[Grid
     `style_lora_ids` maps a style section / adapter name to its LoRA id.
     """
     out_dir = Path(out_dir)
-    with ws.open_registry() as reg, FileJournal() as journal, reg.session() as s:
+    with FileJournal() as journal, ws.session() as s:
         journal.will_create(out_dir)
         with staged_dir(out_dir) as stage:
             for rel, cell in assign_image_paths(cells).items():

@@ -18,6 +18,7 @@ from lorastrap.clash.weightspace import WeightSpaceReport
 
 SCHEMA = "lorastrap.clash/1"
 BASELINES = (CHARACTER_ONLY, STYLE_ONLY)
+STYLE_SHOWS_MIN = 0.05  # below this style gain at every measured weight the style is not visible
 
 
 @dataclass
@@ -56,6 +57,30 @@ def max_safe_weight(section: Section, scores: Mapping[tuple[str, str], RowScores
 def mean_clash(section: Section, scores: Mapping[tuple[str, str], RowScores]) -> float:
     plain = [s.clash for v, s in _rows(section, scores) if v.kind == GRID]
     return sum(plain) / len(plain) if plain else 0.0
+
+
+def visibility_note(section: Section, scores: Mapping[tuple[str, str], RowScores],
+                    likely_trigger: str = "", style_ref: str = "PATH") -> str | None:
+    """None when the style shows; else why not and what to do (the likely trigger words).
+
+    Style gain measures a row between the character-only row (0) and the style-only row (1), and is
+    ~0 everywhere when those two rows look alike (the span is floored at MIN_SPAN). So the style
+    shows when some plain style weight reaches STYLE_SHOWS_MIN; a LoRA whose style is bound to words
+    the prompt lacks does not, and "the most style measured" would be advice drawn from noise."""
+    gains = [s.style_gain for v, s in _rows(section, scores) if v.kind == GRID]
+    if max(gains, default=0.0) >= STYLE_SHOWS_MIN:
+        return None
+    seen = (f"the style does not show: with it the character's images stay as without it (largest style gain "
+            f"{max(gains, default=0.0):.2f} < {STYLE_SHOWS_MIN}), so no advice is given")
+    words = section.trigger.strip()
+    if likely_trigger and likely_trigger != words:
+        where = "even with its trigger words " + repr(words) if words else "without trigger words in the prompt"
+        return (f"{seen}; it was prompted {where}, but its training captions all contain {likely_trigger!r}: "
+                f"`lorastrap style add {style_ref} --name {section.style} --trigger {likely_trigger!r} --replace`")
+    if words:
+        return f"{seen}, even with its trigger words {words!r}; check the LoRA or raise --weights"
+    return (f"{seen}; the file names no trigger words: find them where the LoRA came from and "
+            f"`lorastrap style add {style_ref} --name {section.style} --trigger WORDS --replace`")
 
 
 def choose(section: Section, scores: Mapping[tuple[str, str], RowScores], threshold: float) -> tuple[Variant, RowScores, bool, str]:
@@ -131,7 +156,8 @@ def build_report(header: Mapping, sections: Sequence[Section], cells: Sequence[G
                  threshold: float, weightspace: Mapping[str, WeightSpaceReport],
                  advice: Mapping[str, Advice], verify_sections: Sequence[Section] = (),
                  verify_cells: Sequence[GridCell] = (),
-                 verify_scores: Mapping[tuple[str, str], RowScores] | None = None) -> dict:
+                 verify_scores: Mapping[tuple[str, str], RowScores] | None = None,
+                 notes: Mapping[str, str | None] | None = None) -> dict:
     """The whole report as plain data: what report.json holds and the HTML renders."""
     styles = []
     verify_by_style = {s.style: s for s in verify_sections}
@@ -149,6 +175,8 @@ def build_report(header: Mapping, sections: Sequence[Section], cells: Sequence[G
             "verify_cells": [_cell_dict(c) for c in verify_cells if c.style == section.style],
             "weightspace": ws.to_dict() if ws else None,
             "advice": advice[section.style].to_dict() if section.style in advice else None,
+            "style_shows": not (notes or {}).get(section.style),
+            "style_note": (notes or {}).get(section.style),
         })
     ranking = sorted(styles, key=lambda s: -s["mean_clash"])
     return {
@@ -158,6 +186,7 @@ def build_report(header: Mapping, sections: Sequence[Section], cells: Sequence[G
         "ranking": [{"rank": i + 1, "style": s["name"], "mean_clash": s["mean_clash"],
                      "max_safe_weight": s["max_safe_weight"],
                      "advice": s["advice"]["a1111"] if s["advice"] else None,
+                     "style_shows": s["style_shows"],
                      "verified": _verified(s["advice"])}
                     for i, s in enumerate(ranking)],
         "styles": styles,

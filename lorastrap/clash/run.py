@@ -10,50 +10,46 @@ from pathlib import Path
 
 from PIL import Image
 
-from lorastrap.characters import get_character
 from lorastrap.clash.blocks import layout_from_unet_config, lbw_layout, presets_for
 from lorastrap.clash.grid import (
-    CHARACTER_ONLY, GRID, NO_TRIGGER, STYLE_ONLY, GridCell, GridSpec, Section, Variant, run_grid, variant_with_blocks,
+    CHARACTER_ONLY,
+    GRID,
+    NO_TRIGGER,
+    STYLE_ONLY,
+    GridCell,
+    GridSpec,
+    Section,
+    Variant,
+    run_grid,
+    variant_with_blocks,
 )
-from lorastrap.clash.lora_file import LoraFile, check_compatible
 from lorastrap.clash.metrics import (
-    CachedEmbedder, EmbeddingIdentity, EmbeddingStyle, IdentityMetric, ReaderIdentity, ReaderStyle, RowScores,
-    StyleMetric, metric_labels, score_grid,
+    CachedEmbedder,
+    EmbeddingMetrics,
+    EmbeddingStyle,
+    IdentityMetric,
+    RowScores,
+    StyleMetric,
+    metric_labels,
+    score_grid,
 )
+from lorastrap.clash.options import ClashOptions
 from lorastrap.clash.persist import assign_image_paths, persist_run
-from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification
-from lorastrap.clash.service import base_arch, character_lora, load_registered, loadable_path, resolve_style
+from lorastrap.clash.report import Advice, advice_variant, build_report, make_advice, verification, visibility_note
+from lorastrap.clash.styles import base_of, character_lora, load_registered, resolve_style
 from lorastrap.clash.weightspace import WeightSpaceReport, analyse
-from lorastrap.embedding import default_embedder
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.options import recorded
+from lorastrap.models.embedding import default_embedder
+from lorastrap.models.lora import LoraFile
+from lorastrap.models.lora.triggers import propose_trigger
+from lorastrap.models.lora.validate import BaseModules
+from lorastrap.queries import get_character
 from lorastrap.tags import identity_tags
-from lorastrap.workspace import Workspace
+from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_VIEWS = ("front", "from side", "from behind")
 VERIFY_SEED_OFFSET = 1000
-
-
-@dataclass
-class ClashOptions:
-    styles: Sequence[str]
-    weights: Sequence[float] = (0.3, 0.6, 1.0)
-    character_weights: Sequence[float] = (1.0,)
-    seeds: int = 2
-    seed: int = 1
-    views: Sequence[str] | None = None
-    out: Path | None = None
-    max_cells: int = 400
-    threshold: float = 0.8
-    presets: bool = True
-    verify_seeds: int = 1
-    steps: int = 20
-    cfg: float = 6.0
-    clip_model: str | None = None
-    lora_id: int | None = None
-    show_progress: bool = True
-    identity_metric: str = "embedding"  # "embedding" (CLIP or the weak fallback) | "lab-reader"
-    extra_prompt: str = ""  # appended to every prompt (e.g. "1girl, solo")
-    identity: IdentityMetric | None = None  # a custom metric object overrides identity_metric
 
 
 @dataclass
@@ -64,6 +60,7 @@ class StyleRef:
     path: Path
     trigger: str
     a1111: str
+    likely_trigger: str = ""  # the tags in (nearly) every training caption, per the file's metadata
 
 
 @dataclass
@@ -72,7 +69,7 @@ class Context:
     slug: str
     trigger: str
     base_spec: str
-    arch: str
+    base: BaseModules
     char_row_id: int
     char_lora: LoraFile
     char_path: Path
@@ -80,25 +77,31 @@ class Context:
     identity_tags: list[str] = field(default_factory=list)
     styles: list[StyleRef] = field(default_factory=list)
 
+    @property
+    def arch(self) -> str:
+        return self.base.arch
+
 
 def load_context(ws: Workspace, name: str, style_names: Sequence[str], lora_id: int | None = None) -> Context:
-    """Everything a clash needs from the registry, validated (errors say what to do next)."""
+    """Everything a clash needs from the registry, validated against the character's base model
+    (errors say what to do next)."""
     if not style_names:
         raise UserError("no style given; pass --styles NAME [NAME…] (see `lorastrap style list`)")
-    with ws.open_registry() as reg, reg.session() as s:
+    with ws.session() as s:
         character = get_character(s, name)
         row = character_lora(s, character, lora_id)
         base_spec = character.base_model or ws.config.workspace.base_model
-        arch = base_arch(ws, base_spec)
-        char_lora = load_registered(ws, row)
-        ctx = Context(character.id, character.slug, character.trigger, base_spec, arch, row.id, char_lora,
-                      loadable_path(ws, ws.abs(row.file_path), row.sha256, char_lora), Path(row.file_path).stem, identity_tags(character))
+        base = base_of(ws, base_spec)
+        char_lora = load_registered(ws, row, base)
+        ctx = Context(character.id, character.slug, character.trigger, base_spec, base, row.id, char_lora,
+                      ws.abs(row.file_path), Path(row.file_path).stem, identity_tags(character))
         for style_name in dict.fromkeys(style_names):
             style_row = resolve_style(s, style_name)
-            lora = load_registered(ws, style_row)
-            check_compatible(lora, char_lora, style_row.name, base_arch=arch)
-            ctx.styles.append(StyleRef(style_row.name, style_row.id, lora, loadable_path(ws, ws.abs(style_row.file_path), style_row.sha256, lora),
-                                       (style_row.hyperparams or {}).get("trigger", ""), Path(style_row.file_path).stem))
+            lora = load_registered(ws, style_row, base)
+            proposal = propose_trigger(lora.metadata)
+            ctx.styles.append(StyleRef(style_row.name, style_row.id, lora, ws.abs(style_row.file_path),
+                                       (style_row.hyperparams or {}).get("trigger", ""), Path(style_row.file_path).stem,
+                                       proposal.phrase if proposal else ""))
     return ctx
 
 
@@ -157,31 +160,12 @@ def _curated(ws: Workspace, slug: str, limit: int = 40) -> list[Image.Image]:
     return images
 
 
-def identity_metric(name: str, embedder: CachedEmbedder, tags: Sequence[str]) -> IdentityMetric:
-    if name == "embedding":
-        return EmbeddingIdentity(embedder)
-    if name == "lab-reader":
-        try:
-            return ReaderIdentity(list(tags))
-        except ValueError as exc:  # the tags name no lab attribute
-            raise UserError(f"--identity lab-reader needs lab identity tags (hair, ears, tail, dress): {exc}") from exc
-    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
-
-
-def style_metrics(mode: str, sections: Sequence[Section], embedder: CachedEmbedder) -> dict[str, StyleMetric]:
-    """In lab mode, a section whose style trigger is a lab style is scored by the lab's style reader."""
-    if mode != "lab-reader":
-        return {}
-    from lorastrap.lab.world import STYLES
-
-    return {sec.style: ReaderStyle(sec.trigger) for sec in sections if sec.trigger in STYLES}
-
-
 @dataclass
 class Measured:
     cells: list[GridCell]
     scores: dict[tuple[str, str], RowScores]
-    advice: dict[str, Advice]
+    advice: dict[str, Advice]  # styles that show; the others have a note instead
+    notes: dict[str, str | None]
     verify_sections: list[Section]
     verify_cells: list[GridCell]
     verify_scores: dict[tuple[str, str], RowScores]
@@ -193,26 +177,34 @@ def measure(ws: Workspace, ctx: Context, gen, sections: Sequence[Section], spec:
             opts: ClashOptions) -> Measured:
     """Generate and score the grid, advise per style, then re-generate the advice on held-out seeds."""
     embedder = CachedEmbedder(default_embedder(opts.clip_model))
-    identity = opts.identity or identity_metric(opts.identity_metric, embedder, ctx.identity_tags)
-    styles = style_metrics(opts.identity_metric, sections, embedder)
+    if opts.metrics is None and opts.identity != "embedding":
+        raise UserError(f"--identity {opts.identity} needs its metrics (ClashOptions.metrics); the CLI supplies them")
+    source = opts.metrics or EmbeddingMetrics()
+    identity = source.identity(embedder, ctx.identity_tags)
+    styles = {sec.style: metric for sec in sections if (metric := source.style(sec.trigger)) is not None}
     curated = _curated(ws, ctx.slug)
     cells = run_grid(gen, sections, spec, show_progress=opts.show_progress)
     scores = score_grid(cells, identity, embedder, curated, styles)
-    advice = {sec.style: make_advice(sec, scores, opts.threshold, spec, ctx.slug) for sec in sections}
+    likely = {st.name: st.likely_trigger for st in ctx.styles}
+    refs = {st.name: str(st.path) for st in ctx.styles}
+    notes = {sec.style: visibility_note(sec, scores, likely.get(sec.style, ""), refs.get(sec.style, "PATH"))
+             for sec in sections}
+    advice = {sec.style: make_advice(sec, scores, opts.threshold, spec, ctx.slug) for sec in sections
+              if not notes[sec.style]}
     verify_sections, verify_cells, verify_scores = [], [], {}
-    if opts.verify_seeds > 0:
+    if opts.verify_seeds > 0 and advice:
         seeds = [opts.seed + VERIFY_SEED_OFFSET + i for i in range(opts.verify_seeds)]
         verify_spec = replace(spec, seeds=seeds)
-        for sec in sections:
+        for sec in (sec for sec in sections if sec.style in advice):
             base = [v for v in sec.variants if v.kind in (CHARACTER_ONLY, STYLE_ONLY)]
             verify_sections.append(Section(sec.style, sec.adapter, sec.trigger, base + [advice_variant(advice[sec.style])]))
         verify_cells = run_grid(gen, verify_sections, verify_spec, show_progress=opts.show_progress)
         for cell in verify_cells:
             cell.extra["phase"] = "verify"
         verify_scores = score_grid(verify_cells, identity, embedder, curated, styles)
-        for sec in sections:
+        for sec in verify_sections:
             advice[sec.style].verified = verification(advice[sec.style], verify_scores, seeds, opts.threshold)
-    return Measured(cells, scores, advice, verify_sections, verify_cells, verify_scores, identity,
+    return Measured(cells, scores, advice, notes, verify_sections, verify_cells, verify_scores, identity,
                     [styles.get(sec.style) or EmbeddingStyle(embedder) for sec in sections])
 
 
@@ -232,8 +224,7 @@ def report_header(ctx: Context, measured: Measured, opts: ClashOptions) -> dict:
                       "lora_id": ctx.char_row_id},
         "base_model": ctx.base_spec, "metric": dict(metric_labels(measured.identity, measured.styles)),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": {"weights": list(opts.weights), "character_weights": list(opts.character_weights),
-                   "steps": opts.steps, "cfg": opts.cfg, "presets": opts.presets, "verify_seeds": opts.verify_seeds},
+        "params": recorded(opts),
     }
 
 
@@ -248,30 +239,32 @@ class ClashOutcome:
     advice: list[dict]
     cells: int
     weak_metric: bool
+    notes: dict[str, str] = field(default_factory=dict)  # styles that do not show, and why
 
 
 def default_out(ws: Workspace, slug: str) -> Path:
     return ws.exports_dir(slug) / "clash" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[Path, str]] = ()):
+def open_generator(ws: Workspace, ctx: Context, extra: Sequence[tuple[LoraFile, str]] = ()):
     """ONE pipeline with the character LoRA and every style LoRA loaded as named adapters."""
-    from lorastrap.generation import Generator
     from lorastrap.models.base import resolve_base_model
+    from lorastrap.models.generation import Generator
 
     gen = Generator(resolve_base_model(ctx.base_spec, ws.root))
     try:
-        gen.add_lora(ctx.char_path, ctx.slug)
+        gen.add_lora(ctx.char_lora, ctx.slug)
         for st in ctx.styles:
-            gen.add_lora(st.path, st.name)
-        for path, adapter in extra:
-            gen.add_lora(path, adapter)
+            gen.add_lora(st.lora, st.name)
+        for lora, adapter in extra:
+            gen.add_lora(lora, adapter)
     except BaseException:
         gen.close()
         raise
     return gen
 
 
+@unit_of_work
 def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     ctx = load_context(ws, name, opts.styles, opts.lora_id)
     weightspace = {st.name: analyse(st.lora, ctx.char_lora) for st in ctx.styles}
@@ -286,13 +279,14 @@ def run_clash(ws: Workspace, name: str, opts: ClashOptions) -> ClashOutcome:
     assign_image_paths(all_cells)
     report = build_report(report_header(ctx, measured, opts), sections, measured.cells, measured.scores, spec,
                           ctx.slug, opts.threshold, weightspace, measured.advice, measured.verify_sections,
-                          measured.verify_cells, measured.verify_scores)
+                          measured.verify_cells, measured.verify_scores, measured.notes)
     summary = {"ranking": report["ranking"], "images": total}
     run_id, files = persist_run(ws, out_dir, report, all_cells, character_id=ctx.character_id,
                                 character_lora_id=ctx.char_row_id,
                                 style_lora_ids={st.name: st.row_id for st in ctx.styles},
-                                params={"kind": "grid", "styles": [st.name for st in ctx.styles], "views": spec.views,
-                                        "seeds": spec.seeds, "threshold": opts.threshold, **report["params"]},
+                                params={**report["params"], "kind": "grid", "styles": [st.name for st in ctx.styles],
+                                        "views": spec.views, "seeds": spec.seeds},
                                 summary=summary)
     return ClashOutcome(run_id, out_dir, files.html, files.json, files.sheets, report["ranking"],
-                        [s["advice"] for s in report["styles"]], len(all_cells), measured.identity.weak)
+                        [s["advice"] for s in report["styles"] if s["advice"]], len(all_cells), measured.identity.weak,
+                        {s["name"]: s["style_note"] for s in report["styles"] if s["style_note"]})

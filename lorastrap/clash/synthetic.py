@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import torch
 
-from lorastrap.clash.lora_file import LoraFile, LoraModule, detect_arch
+from lorastrap.models.lora import LoraFile, LoraModule, detect_arch
 
 SD15_UNET_CONFIG = {
     "sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,

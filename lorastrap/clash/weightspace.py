@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm import tqdm
 
 from lorastrap.clash.blocks import block_of, lbw_layout
-from lorastrap.clash.lora_file import LoraFile, LoraModule
+from lorastrap.kernel.progress import progress_bar
+from lorastrap.models.lora import LoraFile, LoraModule
 
 FLAG_ENERGY = 0.2  # share of the style's update inside the character subspace that is flagged…
 FLAG_CHANCE_RATIO = 2.0  # …when it is also this many times what random subspaces would give
@@ -207,11 +207,12 @@ def analyse(style: LoraFile, character: LoraFile, energy: float = 1.0,
             show_progress: bool = False) -> WeightSpaceReport:
     """The weight-space report of `style` against `character` (modules both touch; blocks in LBW order)."""
     shared = sorted(set(style.modules) & set(character.modules))
-    keys = tqdm(shared, desc="weight space", unit="module", disable=not show_progress)
+    bar = progress_bar(len(shared), "weight space", "module", enabled=show_progress)
     rows: list[ModuleOverlap] = []
     inners: dict[str, float] = {}
     with few_threads():
-        for key in keys:
+        for key in shared:
+            bar.update()
             row = compare_module(style.modules[key], character.modules[key], energy)
             rows.append(row)
             inners[row.block or "?"] = inners.get(row.block or "?", 0.0) + row.cosine * (row.style_energy * row.character_energy) ** 0.5

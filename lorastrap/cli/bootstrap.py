@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 
 
@@ -15,7 +16,7 @@ from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 @pass_app
 def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Stage, counts, view coverage and the exact next command."""
-    from lorastrap.bootstrap import character_status
+    from lorastrap.method.step import character_status
 
     statuses = character_status(app.workspace(), name)
     if as_json:
@@ -23,7 +24,8 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
         return
     for st in statuses:
         click.echo(f"{st.slug}: stage {st.stage} (round {st.round}) · {st.seed_count} seed + "
-                   f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else ""))
+                   f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else "")
+                   + f" · base model {st.base_model}")
         click.echo("  views: " + ", ".join(f"{v} {n}" for v, n in st.view_coverage.items()))
         if st.candidate_yield:
             click.echo("  candidates kept / generated: " + ", ".join(
@@ -40,12 +42,12 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
 
 @click.command("bootstrap")
 @click.argument("name")
-@click.option("--auto-curate", type=int, default=None,
+@click.option("--auto-curate", type=params.ints(1, 1000), default=None,
               help="Keep the N best-ranked candidates automatically (assist ranking; default: none).")
 @pass_app
 def bootstrap_cmd(app, name: str, auto_curate: int | None) -> None:  # type: ignore[no-untyped-def]
     """Run the next step of the method (train a round, generate candidates, or the character LoRA)."""
-    from lorastrap.bootstrap import bootstrap_step
+    from lorastrap.method.step import bootstrap_step
 
     result = bootstrap_step(app.workspace(), name, auto_curate=auto_curate)
     for line in result.messages:
@@ -60,7 +62,7 @@ def bootstrap_cmd(app, name: str, auto_curate: int | None) -> None:  # type: ign
 @pass_app
 def curate_cmd(app, name: str, keep: tuple[Path, ...], reject: tuple[Path, ...]) -> None:  # type: ignore[no-untyped-def]
     """Keep or reject candidates (same as copying files into curated/)."""
-    from lorastrap.curation import curate
+    from lorastrap.method.curation import curate
 
     r = curate(app.workspace(), name, keep, reject)
     click.echo(f"curated: {r.total} dataset items" + (f"; new dataset v{r.version}" if r.created else "; no change"))
@@ -73,7 +75,7 @@ def curate_cmd(app, name: str, keep: tuple[Path, ...], reject: tuple[Path, ...])
 @pass_app
 def captions_cmd(app, name: str, kind: str | None, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Preview the captions of the next dataset version (nothing is written)."""
-    from lorastrap.curation import preview_captions
+    from lorastrap.method.curation import preview_captions
 
     rows = preview_captions(app.workspace(), name, kind)
     echo_json(rows) if as_json else echo_table(rows, ["image", "origin", "repeats", "caption"])
@@ -85,6 +87,6 @@ def captions_cmd(app, name: str, kind: str | None, as_json: bool) -> None:  # ty
 @pass_app
 def lineage_cmd(app, name: str, fmt: str) -> None:  # type: ignore[no-untyped-def]
     """Seed → style rounds → character LoRA, with dataset versions and image counts."""
-    from lorastrap.lineage import lineage_tree, render_lineage
+    from lorastrap.method.lineage import lineage_tree, render_lineage
 
     click.echo(render_lineage(lineage_tree(app.workspace(), name), fmt))

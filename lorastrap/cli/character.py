@@ -26,15 +26,19 @@ def character() -> None:
               help='What the seed images show that is not the character: view, art style '
                    '("from front, flat color"). Kept in every caption; the style is carried into '
                    'candidate prompts.')
+@click.option("--base-model", help="Base model of this character (folder, .safetensors, hub id, tiny[:sdxl]); "
+                                  "default: the workspace's.")
 @pass_app
 def add(app, name: str, images: tuple[Path, ...], tags: str, trigger: str | None, crop: str | None,  # type: ignore[no-untyped-def]
-        seed_tags: str) -> None:
+        seed_tags: str, base_model: str | None) -> None:
     """Register a character from one image (cropped into 4) or from 4+ images."""
     from lorastrap.characters import add_character
 
     r = add_character(app.workspace(), name, list(images), tags, trigger=trigger, crop=crop,
-                      seed_tags=seed_tags)
-    click.echo(f"added {r.slug}: trigger {r.trigger!r}, {len(r.seed_images)} seed image(s)"
+                      seed_tags=seed_tags, base_model=base_model)
+    for note in r.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"added {r.slug}: trigger {r.trigger!r}, base model {r.base_model}, {len(r.seed_images)} seed image(s)"
                + (f" → {len(r.crops)} crops" if r.crops else ""))
     click.echo(f"dataset v{r.dataset_version}: {r.dataset_items} items (kohya layout) in {r.dataset_dir}")
     click.echo(f"next: {r.next_command}")

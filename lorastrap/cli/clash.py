@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from lorastrap.cli.common import echo_json, echo_table, json_option, parse_floats, pass_app
+from lorastrap.clash.options import ClashOptions
+from lorastrap.cli import params
+from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
+from lorastrap.cli.options import dataclass_options, from_options
+from lorastrap.kernel.errors import UserError
 
 
 def _names(values: tuple[str, ...]) -> list[str]:
@@ -21,17 +26,26 @@ def style() -> None:
 @style.command("add")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Name used in `clash --styles` and in prompts.")
-@click.option("--trigger", help="Trigger words of the style (default: the file's modelspec.trigger_phrase).")
-@click.option("--character", help="Check the architecture against this character's base model.")
+@click.option("--trigger", help="Trigger words of the style (default: the file's modelspec.trigger_phrase, else "
+                                 "the tags in nearly every training caption per its ss_tag_frequency).")
+@click.option("--character", help="Check names and shapes against this character's base model "
+                                   "(default: the workspace's).")
 @click.option("--replace", is_flag=True, help="Replace a style registered under the same name.")
 @pass_app
 def style_add(app, path: Path, name: str, trigger: str | None, character: str | None, replace: bool) -> None:  # type: ignore[no-untyped-def]
-    """Validate a LoRA file (safetensors, kohya or diffusers keys, architecture) and register it."""
-    from lorastrap.clash.service import add_style
+    """Validate a LoRA file (names, shapes, values, architecture against the base model) and register it."""
+    from lorastrap.clash.styles import add_style
 
     info = add_style(app.workspace(), path, name, trigger=trigger, character=character, replace=replace)
     click.echo(f"registered style {info.name} (#{info.id}): {info.arch or 'unknown arch'}, {info.key_format} keys, "
                f"{info.modules} modules, rank {info.rank}; checked against the {info.checked_against}")
+    if info.proposal is not None:
+        click.echo(f"trigger: {info.trigger!r}, proposed from the file's training captions ({info.proposal.describe()}); "
+                   f"pass --trigger WORDS to change it or --trigger '' for none")
+    elif info.trigger:
+        click.echo(f"trigger: {info.trigger!r} (from {info.trigger_source})")
+    else:
+        click.echo("trigger: none (the file names none); pass --trigger WORDS if the style needs words in the prompt")
     for warning in info.warnings[:3]:
         click.echo(f"note: {warning}")
     click.echo(f"next: lorastrap clash CHARACTER --styles {info.name}")
@@ -42,7 +56,7 @@ def style_add(app, path: Path, name: str, trigger: str | None, character: str | 
 @pass_app
 def style_list(app, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """List registered style LoRAs (external and compat)."""
-    from lorastrap.clash.service import list_styles
+    from lorastrap.clash.styles import list_styles
 
     rows = list_styles(app.workspace())
     if as_json:
@@ -74,43 +88,21 @@ def clash() -> None:
     """
 
 
-def _grid_options(func):  # type: ignore[no-untyped-def]
-    options = [
-        click.option("--weights", default="0.3,0.6,1.0", show_default=True, help="Style weights to test."),
-        click.option("--character-weights", default="1.0", show_default=True, help="Character weights to test."),
-        click.option("--seeds", type=int, default=2, show_default=True, help="Seeds per view (same in every row)."),
-        click.option("--seed", type=int, default=1, show_default=True, help="First seed."),
-        click.option("--views", help='Comma-separated views (default "front,from side,from behind").'),
-        click.option("--max-cells", type=int, default=400, show_default=True, help="Refuse bigger grids."),
-        click.option("--threshold", type=float, default=0.8, show_default=True, help="Identity retention to keep."),
-        click.option("--no-presets", is_flag=True, help="Skip the community block-weight presets."),
-        click.option("--verify-seeds", type=int, default=1, show_default=True, help="Held-out seeds to verify advice."),
-        click.option("--steps", type=int, default=20, show_default=True),
-        click.option("--cfg", type=float, default=6.0, show_default=True),
-        click.option("--clip-model", type=click.Path(path_type=Path), envvar="LORASTRAP_CLIP_MODEL",
-                     help="Local CLIP folder for the identity metric (else a weak model-free fallback)."),
-        click.option("--prompt-extra", default="", help='Tags appended to every prompt, e.g. "1girl, solo".'),
-        click.option("--identity", "identity_metric", type=click.Choice(["embedding", "lab-reader"]),
-                     default="embedding", show_default=True,
-                     help="Identity metric: image embeddings, or the lab world's attribute reader."),
-        click.option("--lora", "lora_id", type=int, help="Character LoRA id (default: its latest character LoRA)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-untyped-def]
-    from lorastrap.clash.run import ClashOptions
+    """ClashOptions from the command's keyword arguments, with the metrics `--identity` names."""
+    options = from_options(ClashOptions, kw, styles=styles, out=out)
+    return replace(options, metrics=metric_source(options.identity))
 
-    return ClashOptions(
-        styles=styles, weights=parse_floats(kw["weights"], "--weights"),
-        character_weights=parse_floats(kw["character_weights"], "--character-weights"), seeds=kw["seeds"], seed=kw["seed"],
-        views=[v.strip() for v in kw["views"].split(",") if v.strip()] if kw["views"] else None, out=out,
-        max_cells=kw["max_cells"], threshold=kw["threshold"], presets=not kw["no_presets"],
-        verify_seeds=kw["verify_seeds"], steps=kw["steps"], cfg=kw["cfg"],
-        clip_model=str(kw["clip_model"]) if kw["clip_model"] else None, lora_id=kw["lora_id"],
-        identity_metric=kw["identity_metric"], extra_prompt=kw["prompt_extra"])
+
+def metric_source(name: str):  # type: ignore[no-untyped-def]
+    """`--identity`: None for the embedding metrics, the lab's reader for `lab-reader`."""
+    if name == "embedding":
+        return None
+    if name == "lab-reader":
+        from lorastrap.lab.scoring import ReaderMetrics
+
+        return ReaderMetrics()
+    raise UserError(f"unknown identity metric {name!r}; use embedding or lab-reader")
 
 
 @clash.command("run", hidden=True)
@@ -119,7 +111,7 @@ def _options(styles: list[str], out: Path | None, kw: dict):  # type: ignore[no-
 @click.option("--styles", "styles", multiple=True, help="Style names (space- or comma-separated).")
 @click.option("--out", type=click.Path(path_type=Path), help="Report folder (default: the character's exports/clash/).")
 @click.option("--weights-only", is_flag=True, help="Weight-space analysis only: no generation, seconds.")
-@_grid_options
+@dataclass_options(ClashOptions)
 @json_option
 @pass_app
 def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...], out: Path | None,  # type: ignore[no-untyped-def]
@@ -129,7 +121,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
     if weights_only:
         from lorastrap.clash.run import analyse_weights
 
-        result = analyse_weights(app.workspace(), name, names, kw["lora_id"])
+        result = analyse_weights(app.workspace(), name, names, _options(names, out, kw).lora_id)
         if as_json:
             echo_json(result)
             return
@@ -147,7 +139,7 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
     outcome = run_clash(app.workspace(), name, _options(names, out, kw))
     if as_json:
         echo_json({"run_id": outcome.run_id, "html": str(outcome.html), "json": str(outcome.json),
-                   "ranking": outcome.ranking, "advice": outcome.advice})
+                   "ranking": outcome.ranking, "advice": outcome.advice, "notes": outcome.notes})
         return
     if outcome.weak_metric:
         click.echo("note: identity is measured with the WEAK model-free embedder; set LORASTRAP_CLIP_MODEL for CLIP")
@@ -155,6 +147,8 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
                ["rank", "style", "mean_clash", "max_safe_weight", "verified"])
     for advice in outcome.advice:
         click.echo(f"{advice['style']}: {advice['a1111']}  ({advice['reason']})")
+    for style_name, note in outcome.notes.items():
+        click.echo(f"{style_name}: {note}")
     click.echo(f"report: {outcome.html} ({outcome.cells} images; run #{outcome.run_id})")
 
 
@@ -162,17 +156,17 @@ def run_cmd(app, name: str, more_styles: tuple[str, ...], styles: tuple[str, ...
 @click.argument("name")
 @click.option("--style", "style_name", required=True, help="The style LoRA to make compatible.")
 @click.option("--out", type=click.Path(path_type=Path), help="Compat LoRA file (.safetensors).")
-@click.option("--energy", type=float, default=1.0, show_default=True,
+@click.option("--energy", type=params.floats(0, 1, lo_open=True), default=1.0, show_default=True,
               help="Share of the character's update energy whose directions are removed (1 = all).")
 @click.option("--only-flagged", is_flag=True, help="Project only in the blocks the weight-space analysis flags.")
 @click.option("--no-grid", is_flag=True, help="Write the file only; skip the before/after grid.")
 @click.option("--report-out", type=click.Path(path_type=Path), help="Before/after report folder.")
-@_grid_options
+@dataclass_options(ClashOptions)
 @pass_app
 def fix_cmd(app, name: str, style_name: str, out: Path | None, energy: float, only_flagged: bool,  # type: ignore[no-untyped-def]
             no_grid: bool, report_out: Path | None, **kw) -> None:
     """Write a compat style LoRA with the character's subspace projected out, and show before/after."""
-    from lorastrap.clash.fix_run import fix_style
+    from lorastrap.clash.compat import fix_style
 
     r = fix_style(app.workspace(), name, style_name, out, energy=energy, only_flagged=only_flagged, grid=not no_grid,
                   report_out=report_out, options=_options([style_name], None, kw))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import click
 
 from lorastrap.cli.common import echo_json, json_option, pass_app
+from lorastrap.cli.options import dataclass_options, from_options
+from lorastrap.export.sprites import SpriteOptions
 
 
 @click.group()
@@ -17,44 +18,19 @@ def export() -> None:
 
 @export.command("sprites")
 @click.argument("name")
-@click.option("--engine", "engines", multiple=True, default=("godot4",), show_default=True,
-              help="godot4, godot3, unity, json or all; repeat or comma-separate for several.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: characters/<name>/exports/sprites).")
-@click.option("--godot-res", help="res:// folder the files will live in, e.g. res://sprites/hero "
-              "(default: paths relative to the .tres).")
-@click.option("--from", "source", help="Frame folder: candidates/r2 (of the character) or any folder "
-              "(default: curated/).")
-@click.option("--animation", "animations", multiple=True, metavar="NAME=GLOB",
-              help="One animation per glob, frames in natural order; repeatable.")
-@click.option("--animation-name", "animation", default="idle", show_default=True,
-              help="Animation name for a folder of frames (without --animation).")
-@click.option("--fps", type=float, default=8.0, show_default=True, help="Animation speed.")
-@click.option("--loop/--no-loop", default=True, show_default=True)
-@click.option("--size", type=int, help="Character height in px (one scale for all frames).")
-@click.option("--pixel-art", is_flag=True, help="Nearest-neighbour scaling, hard alpha, point filter.")
-@click.option("--palette", type=int, help="With --pixel-art: reduce to N shared colours.")
-@click.option("--remover", default="flood", show_default=True,
-              help="flood[:TOLERANCE], none, rembg:MODEL (e.g. isnet-anime) or rembg:/path/model.onnx.")
-@click.option("--pack", type=click.Choice(["grid", "tight"]), default="grid", show_default=True)
-@click.option("--padding", type=int, default=2, show_default=True, help="Empty px around each frame.")
-@click.option("--extrude", type=int, default=1, show_default=True, help="Edge px repeated around each frame.")
-@click.option("--max-texture-size", type=int, default=4096, show_default=True)
-@click.option("--pot", "power_of_two", is_flag=True, help="Power-of-two page sizes.")
-@click.option("--pivot", default="0.5,1", show_default=True, help="Pivot X,Y as fractions, y down.")
-@click.option("--directions", is_flag=True, help="Direction rows (down, up, side, other_side) from view tags.")
-@click.option("--mirror-side", is_flag=True, help="Mirror side views into the missing other side (flagged).")
-@click.option("--ppu", "pixels_per_unit", type=float, default=100.0, show_default=True,
-              help="Unity pixels per unit.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@dataclass_options(SpriteOptions)
 @json_option
 @pass_app
-def sprites(app, name: str, as_json: bool, no_progress: bool, **options) -> None:  # type: ignore[no-untyped-def]
-    """Background-removed sprite sheets of a character that engines import as animations."""
-    from lorastrap.sprite_export import SpriteOptions, export_character_sprites
+def sprites(app, name: str, as_json: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    """Background-removed sprite sheets of a character that engines import as animations.
 
-    summary = export_character_sprites(app.workspace(), name,
-                                       SpriteOptions(progress=not no_progress, **options))
+    Writes page PNGs plus: Godot 4/3 SpriteFrames (.tres), Unity .png.meta, and for json a
+    TexturePacker hash file (PixiJS, Phaser load.atlas) and an Aseprite file (Phaser
+    load.aseprite + createFromAseprite). Fields: docs/formats-export.md.
+    """
+    from lorastrap.export.sprites import export_character_sprites
+
+    summary = export_character_sprites(app.workspace(), name, from_options(SpriteOptions, options))
     if as_json:
         echo_json(asdict(summary))
         return

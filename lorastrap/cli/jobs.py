@@ -6,6 +6,7 @@ import json
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, echo_table, json_option, pass_app
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -26,12 +27,12 @@ def _progress(job: dict) -> str | None:  # type: ignore[type-arg]
 @jobs.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only jobs in this state.")
 @click.option("--character", help="Only jobs of this character (slug).")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=params.ints(1, 100_000), default=50, show_default=True)
 @json_option
 @pass_app
 def list_(app, status: str | None, character: str | None, limit: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Jobs, newest first."""
-    from lorastrap.job_commands import jobs_list
+    from lorastrap.jobs.manage import jobs_list
 
     rows = jobs_list(app.workspace(), status=status, character=character, limit=limit)
     if as_json:
@@ -51,16 +52,18 @@ def _what(job: dict) -> str:  # type: ignore[type-arg]
     p = job["payload"]
     if job["kind"] == "train":
         return f"train {p.get('kind')} {job['character']} v{p.get('dataset_version')}"
+    if job["kind"] == "bootstrap":
+        return f"bootstrap {job['character']}"
     return job["kind"]
 
 
 @jobs.command("show")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @json_option
 @pass_app
 def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """One job: state, attempts, heartbeat, error, result and the end of its log."""
-    from lorastrap.job_commands import jobs_show
+    from lorastrap.jobs.manage import jobs_show
 
     info = jobs_show(app.workspace(), job_id)
     if as_json:
@@ -80,11 +83,11 @@ def show(app, job_id: int, as_json: bool) -> None:  # type: ignore[no-untyped-de
 
 
 @jobs.command("cancel")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @pass_app
 def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Cancel a queued job, or stop a running one (at its next heartbeat)."""
-    from lorastrap.job_commands import jobs_cancel
+    from lorastrap.jobs.manage import jobs_cancel
 
     info = jobs_cancel(app.workspace(), job_id)
     click.echo(f"job {info['id']} cancelled" + (" (its worker stops it at the next heartbeat)"
@@ -92,11 +95,11 @@ def cancel(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 
 
 @jobs.command("retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=params.ID)
 @pass_app
 def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Queue a failed or cancelled job again (it resumes from its checkpoint when it has one)."""
-    from lorastrap.job_commands import jobs_retry
+    from lorastrap.jobs.manage import jobs_retry
 
     info = jobs_retry(app.workspace(), job_id)
     click.echo(f"job {info['id']} queued again")
@@ -104,15 +107,15 @@ def retry(app, job_id: int) -> None:  # type: ignore[no-untyped-def]
 
 @jobs.command("add")
 @click.argument("kind")
-@click.option("--character", help="Character (train jobs).")
-@click.option("--dataset", "dataset_version", type=int, help="Dataset version number (train; default latest).")
+@click.option("--character", help="Character (train and bootstrap jobs).")
+@click.option("--dataset", "dataset_version", type=params.ID, help="Dataset version number (train; default latest).")
 @click.option("--payload", default="{}", help='JSON payload for other kinds, e.g. \'{"steps": 20}\' for sleep.')
 @json_option
 @pass_app
 def add(app, kind: str, character: str | None, dataset_version: int | None, payload: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
-    """Queue a job by hand: `train --character NAME`, or `sleep` to test a worker set-up."""
-    from lorastrap.errors import UserError
-    from lorastrap.job_commands import jobs_add
+    """Queue a job by hand: `train|bootstrap --character NAME`, or `sleep` to test a worker set-up."""
+    from lorastrap.jobs.manage import jobs_add
+    from lorastrap.kernel.errors import UserError
 
     try:
         data = json.loads(payload)

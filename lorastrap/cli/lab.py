@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, json_option, parse_floats
 
 
@@ -18,12 +19,12 @@ def lab() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Model folder to write (replaced when done).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--time-budget-s", type=float, default=300.0, show_default=True,
+@click.option("--seed", type=params.SEED, default=0, show_default=True)
+@click.option("--time-budget-s", type=params.floats(0, 1e7, lo_open=True), default=300.0, show_default=True,
               help="Whole-run budget that sizes the VAE and UNet phases.")
-@click.option("--vae-steps", type=int, help="Fixed VAE steps (overrides the budget for that phase).")
-@click.option("--unet-steps", type=int, help="Fixed UNet+text-encoder steps.")
-@click.option("--n-images", type=int, help="Drawn training images (default 50000 GPU / 3000 CPU).")
+@click.option("--vae-steps", type=params.TRAIN_STEPS, help="Fixed VAE steps (overrides the budget for that phase).")
+@click.option("--unet-steps", type=params.TRAIN_STEPS, help="Fixed UNet+text-encoder steps.")
+@click.option("--n-images", type=params.ints(1, 10_000_000), help="Drawn training images (default 50000 GPU / 3000 CPU).")
 @click.option("--resume", is_flag=True, help="Continue from OUT.ckpt/ after an interruption.")
 @click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a contact sheet of evaluation images here.")
@@ -44,25 +45,25 @@ def pretrain_cmd(out: Path, device: str, seed: int, time_budget_s: float, vae_st
 @lab.command("eval")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.json, tables.md and contact sheets.")
-@click.option("--characters", type=int, default=4, show_default=True, help="Held-out characters to use.")
-@click.option("--seeds", type=int, default=8, show_default=True, help="Images per view and arm.")
-@click.option("--pick", help="Held-out characters by index (0-9, comma-separated) instead of the first N.")
-@click.option("--views", default="from front,from side,from behind", show_default=True)
-@click.option("--lora-steps", type=int, default=150, show_default=True)
+@click.option("--characters", type=params.ints(1, 1000), default=4, show_default=True, help="Held-out characters to use.")
+@click.option("--seeds", type=params.ints(1, 1000), default=8, show_default=True, help="Images per view and arm.")
+@click.option("--pick", type=params.TEXT, help="Held-out characters by index (0-9, comma-separated) instead of the first N.")
+@click.option("--views", type=params.TEXT, default="from front,from side,from behind", show_default=True)
+@click.option("--lora-steps", type=params.ints(1, 100_000), default=150, show_default=True)
 @click.option("--style-weights", default="0.5,0.75,1.0", show_default=True,
               help="Style LoRA weights of the style-survival part (0 = the character alone).")
 @click.option("--no-style", is_flag=True, help="Skip the style-survival part.")
-@click.option("--reference-arms", default="a,a0,b,b+", show_default=True,
+@click.option("--reference-arms", type=params.TEXT, default="a,a0,b,b+", show_default=True,
               help="Which reference arms to measure: (a) base with tags, (a0) base with the trigger, "
                    "(b) seed LoRA, (b+) seed LoRA with tags.")
 @click.option("--bootstrap", is_flag=True, help="Also run the whole method per character: arm (c).")
 @click.option("--curator", type=click.Choice(["assist", "careful"]), default="assist", show_default=True,
               help="Who curates in arm (c): the product's assist, or a careful person SIMULATED by the "
                    "lab's reader (benchmark only; the product never uses the reader).")
-@click.option("--set", "levers", multiple=True, metavar="KEY=VALUE",
+@click.option("--set", "levers", type=params.TEXT, multiple=True, metavar="KEY=VALUE",
               help="A setting of arm (c)'s workspace, e.g. bootstrap.candidate_weight=0.8 or "
                    "training.character.max_train_steps=400 (repeatable).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", type=params.ints(1, 256), default=1, show_default=True,
               help="Processes, characters split between them (a GPU is mostly idle with one).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: best available).")
 @json_option
@@ -71,16 +72,16 @@ def eval_cmd(out: Path, characters: int, pick: str | None, seeds: int, views: st
              levers: tuple[str, ...], jobs: int, device: str | None, as_json: bool) -> None:
     """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds with their
     yield), style survival."""
-    from lorastrap.lab.eval import FidelityConfig, run_fidelity
+    from lorastrap.lab.arms import FidelityConfig
+    from lorastrap.lab.eval import run_fidelity
     from lorastrap.lab.eval_parallel import run_fidelity_parallel
-    from lorastrap.lab.lora_runs import LoraRecipe
+    from lorastrap.lab.loras import LoraRecipe
+    from lorastrap.lab.world import HELD_OUT, VIEWS
     from lorastrap.models.threads import use_small_model_threads
 
     if device in (None, "cpu"):
         use_small_model_threads()
     weights = tuple(parse_floats(style_weights, "--style-weights"))
-    from lorastrap.lab.world import HELD_OUT
-
     indices = None
     if pick:
         try:
@@ -100,7 +101,6 @@ def eval_cmd(out: Path, characters: int, pick: str | None, seeds: int, views: st
         raise click.UsageError("--curator and --set change arm (c): add --bootstrap")
     if bootstrap:
         from lorastrap.lab.method_arm import LabMethodArm, MethodSettings, check_settings, parse_levers
-        from lorastrap.lab.world import VIEWS
 
         extra_bootstrap, extra_training = parse_levers(levers)
         settings = MethodSettings(curator=curator, bootstrap=extra_bootstrap, training=extra_training)
@@ -135,9 +135,9 @@ def read_cmd(images: tuple[Path, ...], as_json: bool) -> None:
 @lab.command("draw")
 @click.option("--character", "slug", required=True,
               help="Character slug, e.g. blonde-fox-tail-blue (hair-ears-tail-dress).")
-@click.option("--views", default="from front", show_default=True, help="Comma-separated views.")
+@click.option("--views", type=params.TEXT, default="from front", show_default=True, help="Comma-separated views.")
 @click.option("--style", default="flat color", show_default=True)
-@click.option("--count", type=int, default=4, show_default=True, help="Images per view.")
+@click.option("--count", type=params.ints(1, 10_000), default=4, show_default=True, help="Images per view.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def draw_cmd(slug: str, views: str, style: str, count: int, out: Path) -> None:
     """Draw ground-truth images of a character (PNG + Danbooru caption .txt)."""

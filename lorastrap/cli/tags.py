@@ -16,7 +16,7 @@ def tags() -> None:
 
 
 def _run(app, name: str, op: str, tag_text: str, role: str, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
-    from lorastrap.tags import edit_tags
+    from lorastrap.characters import edit_tags
 
     result = edit_tags(app.workspace(), name, op, [tag_text] if tag_text else [], role)
     if as_json:

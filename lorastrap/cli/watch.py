@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from lorastrap.cli import params
 from lorastrap.cli.common import echo_json, json_option, pass_app
 
 
@@ -23,25 +24,30 @@ def _summary(summary: dict[str, int]) -> str:
 @pass_app
 def watch_cmd(app, once: bool, no_worker: bool, no_progress: bool, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     """Watch every character's curated/ and inbox/; retrain when they change (Ctrl-C stops)."""
-    from lorastrap.watcher import watch
+    from lorastrap.kernel.progress import suppressed
+    from lorastrap.watch.observer import watch
 
-    summary = watch(app.workspace(), once=once, run_jobs=not no_worker, emit=_echo, show_progress=not no_progress)
+    with suppressed(no_progress):  # also the bars of what the jobs run (training, generation)
+        summary = watch(app.workspace(), once=once, run_jobs=not no_worker, emit=_echo,
+                        show_progress=not no_progress)
     echo_json(summary) if as_json else click.echo(_summary(summary))
 
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Exit when no queued job is left.")
 @click.option("--kind", "kinds", multiple=True, help="Only take jobs of this kind (repeatable).")
-@click.option("--name", help="Worker name shown in `jobs list` (default host:pid).")
-@click.option("--max-jobs", type=int, help="Exit after this many jobs.")
+@click.option("--name", type=params.NAME, help="Worker name shown in `jobs list` (default host:pid).")
+@click.option("--max-jobs", type=params.ints(1, 1_000_000), help="Exit after this many jobs.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (for logs).")
 @json_option
 @pass_app
 def worker_cmd(app, once: bool, kinds: tuple[str, ...], name: str | None, max_jobs: int | None,  # type: ignore[no-untyped-def]
                no_progress: bool, as_json: bool) -> None:
     """Run queued jobs one at a time (no watching): one worker per GPU machine."""
-    from lorastrap.worker import run_worker
+    from lorastrap.jobs.worker import run_worker
+    from lorastrap.kernel.progress import suppressed
 
-    summary = run_worker(app.workspace(), drain=once, kinds=list(kinds) or None, name=name, emit=_echo,
-                         show_progress=not no_progress, max_jobs=max_jobs)
+    with suppressed(no_progress):  # also the bars of what the jobs run (training, generation)
+        summary = run_worker(app.workspace(), drain=once, kinds=list(kinds) or None, name=name, emit=_echo,
+                             show_progress=not no_progress, max_jobs=max_jobs)
     echo_json(summary) if as_json else click.echo(_summary(summary))

@@ -2,7 +2,7 @@
 small SD-architecture model pretrained on the world (shipped weights) and the fidelity benchmark.
 
 Light on purpose (pillow/numpy only at import): `python -m lorastrap.lab.pretrain` runs on bare
-GPU machines, and the demo/clash code imports these helpers cheaply.
+GPU machines, and the demo imports these helpers cheaply.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Mapping, Sequence
 
 from PIL import Image
 
-from lorastrap.lab.world import (HELD_OUT, SIZE, STYLES, TRAIN_STYLES, VIEWS, Character, caption,
-                                 draw)
+from lorastrap.lab.world import HELD_OUT, SIZE, STYLES, TRAIN_STYLES, VIEWS, Character, caption, draw
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -22,7 +21,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 def lab_model_dir() -> Path:
     """The shipped lab model (a diffusers folder: loads with from_pretrained, offline)."""
     if not (WEIGHTS_DIR / "model_index.json").is_file():
-        from lorastrap.errors import PreconditionFailed
+        from lorastrap.kernel.errors import PreconditionFailed
 
         raise PreconditionFailed(f"the lab model is missing from {WEIGHTS_DIR}; reinstall lorastrap "
                                  "or build it with `lorastrap lab pretrain --out DIR`")

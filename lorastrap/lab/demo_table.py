@@ -6,22 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from sqlalchemy import select
-
-from lorastrap.characters import get_character
+from lorastrap.queries import get_character, ready_loras
 from lorastrap.workspace import Workspace
-from registry.models import Lora
 
 TABLE_VIEWS = ("from front", "from side", "from behind")
 
 
 def method_loras(ws: Workspace, slug: str) -> list[tuple[str, Path]]:
     """(name, path) of the character's style rounds, then its character LoRA, in training order."""
-    with ws.open_registry() as reg, reg.session(write=False) as s:
+    with ws.session(write=False) as s:
         c = get_character(s, slug)
-        rows = s.scalars(select(Lora).where(Lora.character_id == c.id, Lora.status == "ready",
-                                            Lora.kind.in_(("style", "character"))).order_by(Lora.id))
-        return [(f"style r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path)) for r in rows]
+        return [(f"style r{r.round}" if r.kind == "style" else "character", ws.abs(r.file_path))
+                for r in ready_loras(s, c)]
 
 
 REFERENCE_ROW = "lab-only reference: base model, tags spelled out"
@@ -34,11 +30,12 @@ def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, s
     """All-attribute (identity) accuracy per view of: the base model with the tags spelled out (a
     lab-only reference: a lab character is fully described by four tags, a real one is not); (b) a
     LoRA trained directly on the seed images (what the method must beat); each style round prompted
-    as the method prompts it; the final LoRA prompted with its trigger."""
+    as the method prompts it; the final LoRA prompted with its trigger, and with trigger + tags."""
     from PIL import Image
 
-    from lorastrap.lab.eval import Arm, FidelityConfig, fidelity_table, measure_arm, tags_prompt, trigger_prompt
-    from lorastrap.lab.lora_runs import LabGenerator, LoraRecipe, seed_lora
+    from lorastrap.lab.arms import Arm, FidelityConfig, tags_prompt, trigger_prompt
+    from lorastrap.lab.eval import fidelity_table, measure_arm
+    from lorastrap.lab.loras import LabGenerator, LoraRecipe, seed_lora
     from lorastrap.lab.world import HELD_OUT
 
     character = HELD_OUT[0]  # the demo's seed character (lorastrap.demo.draw_seed)

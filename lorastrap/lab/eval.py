@@ -14,53 +14,17 @@ import json
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
-from lorastrap.lab.lora_runs import LabGenerator, LoraRecipe, seed_lora, trigger_for
+from lorastrap.lab.arms import Arm, FidelityConfig, tags_prompt, trigger_prompt, trigger_tags_prompt
+from lorastrap.lab.loras import LabGenerator, seed_lora, trigger_for
 from lorastrap.lab.scoring import score
-from lorastrap.lab.world import HELD_OUT, Character, caption
+from lorastrap.lab.world import HELD_OUT, Character
 
 # (character, front-view seed image paths, trigger, work dir) → [(arm name, LoRA path), ...]
 BootstrapHook = Callable[[Character, Sequence[Path], str, Path], Sequence[tuple[str, Path]]]
-
-
-@dataclass
-class FidelityConfig:
-    characters: int = 4
-    seeds: int = 8
-    views: tuple[str, ...] = ("from front", "from side", "from behind")
-    style: str = "flat color"
-    seed_images: int = 4
-    sample_steps: int = 20
-    guidance: float = 4.0
-    recipe: LoraRecipe = field(default_factory=LoraRecipe)
-    style_loras: tuple[str, ...] = ("pixel art", "cel shading")
-    style_weights: tuple[float, ...] = (0.5, 0.75, 1.0)
-    character_indices: tuple[int, ...] | None = None  # which held-out characters (default: the first `characters`)
-    reference_arms: tuple[str, ...] = ("a", "a0", "b", "b+")  # which of (a), (a0), (b), (b+) to measure
-    device: str | None = None
-
-
-@dataclass
-class Arm:
-    name: str
-    lora: Path | None  # None: the base model
-    prompt: Callable[[Character, str, str], str]  # (character, view, style) → prompt
-
-
-def tags_prompt(c: Character, view: str, style: str) -> str:
-    return caption(c, view, style)
-
-
-def trigger_prompt(c: Character, view: str, style: str) -> str:
-    return f"1girl, solo, {trigger_for(c)}, {view}, {style}"
-
-
-def trigger_tags_prompt(c: Character, view: str, style: str) -> str:
-    """How the method prompts a style round's LoRA: its captions carry trigger + identity tags."""
-    return f"{trigger_for(c)}, {tags_prompt(c, view, style)}"
 
 
 def measure_arm(gen: LabGenerator, arm: Arm, c: Character, cfg: FidelityConfig, index: int,
@@ -130,7 +94,7 @@ def _summary(cfg: FidelityConfig, chars: Sequence[Character], per_arm: dict[str,
 
 
 def _write(out_dir: Path, results: dict, tables: str) -> None:
-    from registry.atomic import atomic_write_text
+    from lorastrap.kernel.atomic import atomic_write_text
 
     atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=str))
     atomic_write_text(out_dir / "tables.md", tables)
@@ -141,7 +105,7 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
                  progress: bool = True) -> dict:
     """Run the benchmark, write results.json, tables.md and contact sheets into `out_dir`."""
     from lorastrap.lab import seed_images
-    from lorastrap.lab.sampling import contact_sheet
+    from lorastrap.lab.loras import contact_sheet
 
     cfg = cfg or FidelityConfig()
     out_dir = Path(out_dir)

@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-from lorastrap.lab.eval import BootstrapHook, FidelityConfig, _write, fidelity_table, run_fidelity
+from lorastrap.lab.arms import FidelityConfig
+from lorastrap.lab.eval import BootstrapHook, _write, fidelity_table, run_fidelity
 
 
 def _run_part(args: tuple[Path, FidelityConfig, BootstrapHook | None, bool, bool]) -> Path:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from lorastrap.lab.lora_runs import LabGenerator, style_lora
+from lorastrap.lab.arms import FidelityConfig, trigger_prompt
+from lorastrap.lab.loras import LabGenerator, style_lora
 from lorastrap.lab.reader import style_score
 from lorastrap.lab.scoring import score
 from lorastrap.lab.world import Character
-
-if TYPE_CHECKING:
-    from lorastrap.lab.eval import FidelityConfig
 
 # (style LoRA, character LoRA, output path) → the fixed style LoRA
 StyleFix = Callable[[Path, Path, Path], Path]
@@ -22,18 +20,15 @@ StyleFix = Callable[[Path, Path, Path], Path]
 
 def projection_fix(style: Path, character: Path, out: Path, *, sides: str = "column",
                    energy: float = 1.0) -> Path:
-    """The clash report's fix: project the style off the character's subspace (clash/fix.py);
+    """The clash report's fix: project the style off the character's subspace (clash/projection.py);
     `functools.partial(projection_fix, sides="both")` is the two-sided variant."""
-    from safetensors.torch import save_file
-
-    from lorastrap.clash.fix import compat_lora, compat_metadata, kohya_tensors
-    from lorastrap.clash.lora_file import read_lora
+    from lorastrap.clash.projection import compat_lora, compat_metadata
+    from lorastrap.models.lora import read_lora, save_lora
 
     s, c = read_lora(style), read_lora(character)
     result = compat_lora(s, c, energy=energy, sides=sides)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(kohya_tensors(result.lora), str(out),
-              metadata=compat_metadata(s, result, style.stem, character.stem))
+    save_lora(result.lora, out, compat_metadata(s, result, style.stem, character.stem))
     return out
 
 
@@ -68,12 +63,10 @@ def _interp(curve: list[tuple[float, float]], x: float) -> float:
     return pts[-1][1]
 
 
-def style_cell(gen: LabGenerator, c: Character, index: int, cfg: "FidelityConfig", style: str,
+def style_cell(gen: LabGenerator, c: Character, index: int, cfg: FidelityConfig, style: str,
                weights: dict, prompt_style: str | None = None) -> dict:
     """Identity accuracy and mean `style` strength of one character over the views × seeds;
     `prompt_style` replaces the style words of the prompt ("" leaves them out)."""
-    from lorastrap.lab.eval import trigger_prompt
-
     words = style if prompt_style is None else prompt_style
     prompts, seeds, truths = [], [], []
     for v in cfg.views:
@@ -87,17 +80,17 @@ def style_cell(gen: LabGenerator, c: Character, index: int, cfg: "FidelityConfig
 
 
 def variant_cells(gen: LabGenerator, chars: Sequence[Character], char_loras: dict[str, Path],
-                  cfg: "FidelityConfig", style: str, style_path: Path, variants: Sequence[StyleVariant],
+                  cfg: FidelityConfig, style: str, style_path: Path, variants: Sequence[StyleVariant],
                   work: Path, weights: Sequence[float] | None = None, progress: bool = False,
                   indices: Sequence[int] | None = None) -> dict[str, dict[float, list[dict]]]:
     """{variant: {style weight: [cell per character]}}; the same seeds for every variant and weight.
     Weight 0 (character LoRA alone, style only in the prompt) is computed once per prompt and shared."""
-    from tqdm import tqdm
+    from lorastrap.kernel.progress import progress_bar
 
     gen.add_lora(style_path, f"style:{style}")
     out: dict[str, dict[float, list[dict]]] = {v.name: {} for v in variants}
     shared: dict[str | None, list[dict]] = {}  # weight-0 cells per prompt
-    bar = tqdm(total=len(chars) * len(variants), desc=style, unit="variant", disable=not progress)
+    bar = progress_bar(len(chars) * len(variants), style, "variant", enabled=progress)
     for done, c in enumerate(chars):
         index = indices[done] if indices is not None else done  # seeds follow the character's global index
         char_name = f"char:{c.slug}"
@@ -150,7 +143,7 @@ def survival_variants(fix: StyleFix = projection_fix, blocks: Mapping[str, float
 
 
 def run_style_survival(gen: LabGenerator, chars: Sequence[Character], char_loras: dict[str, Path],
-                       cfg: "FidelityConfig", work: Path, *, fix: StyleFix = projection_fix,
+                       cfg: FidelityConfig, work: Path, *, fix: StyleFix = projection_fix,
                        blocks: Mapping[str, float] | None = None,
                        variants: Sequence[StyleVariant] | None = None, indices: Sequence[int] | None = None,
                        progress: bool = True) -> dict:

@@ -12,11 +12,12 @@ Curators:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lorastrap.method.auto import Curate
 from lorastrap.workspace import CONFIG_NAME, Workspace, init_workspace, load_workspace
 
 CURATORS = ("assist", "careful")
@@ -88,18 +89,13 @@ def write_settings(ws: Workspace, settings: MethodSettings, views: Sequence[str]
     return load_workspace(ws.root)
 
 
-# (workspace, slug, round, how many to keep, view coverage) → kept files
-Curate = Callable[[Workspace, str, int, int, Mapping[str, int]], list[Path]]
-
-
 def careful_curator(character) -> Curate:  # type: ignore[no-untyped-def]
     """SIMULATION (benchmark only): the lab's reader plays a careful person curating `character`."""
-    from lorastrap.curation_assist import RankedCandidate, keep_files, pick_spread
-    from lorastrap.round_yield import round_candidates
+    from lorastrap.images import curated_files
+    from lorastrap.method.assist import RankedCandidate, keep_files, pick_spread
+    from lorastrap.method.yields import round_candidates
 
     def curate(ws: Workspace, slug: str, round_no: int, n: int, coverage: Mapping[str, int]) -> list[Path]:
-        from lorastrap.curation import curated_files
-
         kept = {p.name for p in curated_files(ws.curated_dir(slug))[0]}
         right, wrong = [], []
         for path in round_candidates(ws.candidates_dir(slug, round_no)):
@@ -130,10 +126,10 @@ def read_candidate(path: Path, character) -> tuple[dict[str, bool], str]:  # typ
     """Which attributes of a candidate the reader finds as asked (identity + the asked view)."""
     from PIL import Image
 
-    from lorastrap.curation_assist import candidate_view
+    from lorastrap.kernel.pngmeta import png_view
     from lorastrap.lab.reader import read
 
-    view = candidate_view(path)
+    view = png_view(path) or "front"
     with Image.open(path) as im:
         got = read(im.convert("RGB")).attrs
     truth = {**character.attrs(), "view": view}
@@ -143,8 +139,8 @@ def read_candidate(path: Path, character) -> tuple[dict[str, bool], str]:  # typ
 def round_yield(ws: Workspace, slug: str, character, needs: Mapping[int, int]) -> list[dict]:  # type: ignore[no-untyped-def]
     """Per round and view (lab only: the reader is the truth): candidates generated, right
     (identity and view), kept, kept and right; and how many images the round needed."""
-    from lorastrap.curation import curated_files
-    from lorastrap.round_yield import round_candidates, round_numbers
+    from lorastrap.images import curated_files
+    from lorastrap.method.yields import round_candidates, round_numbers
 
     kept = {p.name for p in curated_files(ws.curated_dir(slug))[0]}
     rows = []
@@ -180,9 +176,9 @@ class LabMethodArm:
 
     def __call__(self, character, seed_paths: Sequence[Path], trigger: str, work_dir: Path) -> MethodRun:  # type: ignore[no-untyped-def]
         from lorastrap.characters import add_character
-        from lorastrap.demo import DemoReport, run_method
         from lorastrap.lab.demo_table import method_loras
         from lorastrap.lab.world import LEADING_TAGS, VIEWS
+        from lorastrap.method.auto import run_method
 
         ws, _ = init_workspace(work_dir, base_model="lab")
         ws = write_settings(ws, self.settings, list(VIEWS))
@@ -193,8 +189,7 @@ class LabMethodArm:
         # the careful person also decides which views need more candidates (adaptive rounds)
         check = reader_check(character) if careful and ws.config.bootstrap.adaptive else None
         needs: dict[int, int] = {}
-        run_method(ws, added.slug, DemoReport(workspace=ws.root), echo=lambda _line: None,
-                   curate=curate, needs=needs, check=check)
+        run_method(ws, added.slug, curate=curate, needs=needs, check=check)
         return MethodRun(method_loras(ws, added.slug), round_yield(ws, added.slug, character, needs))
 
 
@@ -203,7 +198,7 @@ def parse_levers(items: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     [4, 16, 40], "text", true) → (bootstrap settings, training settings)."""
     import tomllib
 
-    from lorastrap.errors import UserError
+    from lorastrap.kernel.errors import UserError
 
     bootstrap: dict[str, Any] = {}
     training: dict[str, Any] = {}

@@ -3,7 +3,7 @@ encoder on cached latents; evaluate generations with the reader; save fp16 safet
 
     python -m lorastrap.lab.pretrain --out DIR [--device cuda] [--time-budget-s 330]
 
-Needs only torch, diffusers, transformers, safetensors, numpy and pillow (tqdm if present), so it
+Needs only torch, diffusers, transformers, safetensors, numpy and pillow (tqdm, if present, for a bar), so it
 runs on a bare GPU machine. Seeded; resumable (`--resume`, state in DIR.ckpt/); the step counts a
 time budget settles on are printed and recorded, and passing them back (`--vae-steps`,
 `--unet-steps`) repeats the run without a budget.
@@ -12,6 +12,7 @@ time budget settles on are printed and recorded, and passing them back (`--vae-s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -25,14 +26,21 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.lab import checkpoint as ckpt
 from lorastrap.lab import model_config as mc
 from lorastrap.lab.dataset import CaptionTokens, draw_set
-from lorastrap.lab.sampling import contact_sheet, generate
+from lorastrap.lab.loras import contact_sheet
 from lorastrap.lab.scoring import format_score, score
-from lorastrap.lab.train_phases import (EMA, Runtime, denoiser_step_fn, encode_all, make_optimizer,
-                                        run_steps, vae_step_fn)
+from lorastrap.lab.train_phases import (
+    EMA,
+    Runtime,
+    denoiser_step_fn,
+    encode_all,
+    make_optimizer,
+    run_steps,
+    vae_step_fn,
+)
 from lorastrap.lab.world import HELD_OUT, STYLES, TRAIN_STYLES, VIEWS, caption, training_characters
+from lorastrap.training.checkpoint import load_state, save_state
 
 
 @dataclass
@@ -94,8 +102,11 @@ def _eval_prompts(n: int, seed: int) -> list[tuple[str, dict, int, str]]:
 
 def evaluate(pipe, n: int, steps: int, seed: int, cuda: bool, sheet: Path | None = None) -> dict:
     prompts = _eval_prompts(n, seed)
-    images = generate(pipe, [p[0] for p in prompts], [p[2] for p in prompts], steps=steps,
-                      guidance=4.0, batch=250 if cuda else 20, autocast=cuda)
+    from lorastrap.models.generation import generate_images
+
+    with torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext():
+        images = generate_images(pipe, [p[0] for p in prompts], [p[2] for p in prompts], steps=steps,
+                                 cfg=4.0, max_batch=250 if cuda else 20)
     if sheet is not None:  # rows alternate trained / held-out characters, views cycle
         contact_sheet(images[:100]).save(sheet)
     result: dict = {}
@@ -142,7 +153,8 @@ def pretrain(opts: PretrainOptions) -> dict:
     rt = Runtime(device, opts.seed, opts.progress)
     out = Path(opts.out)
     ck_dir = out.with_name(out.name + ".ckpt")
-    info = ckpt.read_info(ck_dir) if opts.resume else None
+    ck_path = ck_dir / "state.safetensors"  # one file: training/checkpoint.py's save_state
+    saved, saved_opt, info = load_state(ck_path) if opts.resume and ck_path.is_file() else ({}, None, None)
     if info is None:
         info = {"phase": "vae", "step": 0, "vae_total": opts.vae_steps, "unet_total": opts.unet_steps}
     budget = opts.time_budget_s
@@ -165,21 +177,21 @@ def pretrain(opts: PretrainOptions) -> dict:
     vae = mc.build_vae().to(device, memory_format=torch.channels_last)
     opt = make_optimizer(vae.parameters(), opts.vae_lr, device)
     if info["phase"] != "vae":
-        ckpt.load_module(ck_dir, "vae", vae)
+        vae.load_state_dict(saved["vae"])
     if info["phase"] == "vae":
         if info["step"]:
-            ckpt.load_module(ck_dir, "vae", vae)
-            ckpt.load_optimizer(ck_dir, opt)
+            vae.load_state_dict(saved["vae"])
+            opt.load_state_dict(saved_opt)
         pixels = torch.from_numpy(vae_set.pixels).to(device)
         share = remaining()
-        save = lambda step, total: ckpt.save_state(  # noqa: E731
-            ck_dir, {**info, "step": step, "vae_total": total}, {"vae": vae}, opt)
+        save = lambda step, total: save_state(  # noqa: E731
+            ck_path, {"vae": vae.state_dict()}, opt.state_dict(), {**info, "step": step, "vae_total": total})
         res = run_steps("vae", rt, vae_step_fn(vae, opt, pixels, rt, opts.vae_batch), opt, opts.vae_lr,
                         opts.vae_batch, start=info["step"], total=info["vae_total"],
                         budget_s=None if share is None else opts.vae_share * share,
                         checkpoint=save, checkpoint_every_s=opts.checkpoint_every_s)
         info.update(phase="unet", step=0, vae_total=res.steps, vae_result=asdict(res))
-        ckpt.save_state(ck_dir, info, {"vae": vae})
+        save_state(ck_path, {"vae": vae.state_dict()}, None, info)
         del pixels
     record["vae"] = {**info["vae_result"], "batch": opts.vae_batch, "lr": opts.vae_lr,
                      "params": _n_params(vae)}
@@ -216,31 +228,31 @@ def pretrain(opts: PretrainOptions) -> dict:
     unet = mc.build_unet().to(device, memory_format=torch.channels_last)
     opt = make_optimizer([*unet.parameters(), *text_encoder.parameters()], opts.unet_lr, device)
     ema = EMA([unet, text_encoder])
+    modules = {"vae": vae, "unet": unet, "text_encoder": text_encoder}
     if info["phase"] == "unet" and info["step"]:
-        ckpt.load_module(ck_dir, "unet", unet)
-        ckpt.load_module(ck_dir, "text_encoder", text_encoder)
-        ckpt.load_optimizer(ck_dir, opt)
-        ema.load(ckpt.load_tensors(ck_dir, "ema"))
+        unet.load_state_dict(saved["unet"])
+        text_encoder.load_state_dict(saved["text_encoder"])
+        opt.load_state_dict(saved_opt)
+        ema.load(saved["ema"])
     if info["phase"] == "unet":
         tokens = CaptionTokens(tokenizer, mc.MAX_TOKENS)
         samples = train_set.samples
         captions = lambda idx, rng: torch.tensor(  # noqa: E731
             [tokens.augmented(samples[i], rng) for i in idx], dtype=torch.long)
-        save = lambda step, total: ckpt.save_state(  # noqa: E731
-            ck_dir, {**info, "step": step, "unet_total": total},
-            {"vae": vae, "unet": unet, "text_encoder": text_encoder}, opt, {"ema": ema.state()})
+        save = lambda step, total: save_state(  # noqa: E731
+            ck_path, {**{n: m.state_dict() for n, m in modules.items()}, "ema": ema.state()}, opt.state_dict(),
+            {**info, "step": step, "unet_total": total})
         step_fn = denoiser_step_fn(unet, text_encoder, opt, ema, (mean, std), scaling, captions, rt,
                                    opts.unet_batch)
         res = run_steps("unet+text", rt, step_fn, opt, opts.unet_lr, opts.unet_batch,
                         start=info["step"], total=info["unet_total"], budget_s=remaining(),
                         checkpoint=save, checkpoint_every_s=opts.checkpoint_every_s)
         info.update(phase="done", step=res.steps, unet_total=res.steps, unet_result=asdict(res))
-        ckpt.save_state(ck_dir, info, {"vae": vae, "unet": unet, "text_encoder": text_encoder},
-                        extra={"ema": ema.state()})
+        save_state(ck_path, {**{n: m.state_dict() for n, m in modules.items()}, "ema": ema.state()}, None, info)
     else:  # finished training, interrupted while evaluating or saving
-        ckpt.load_module(ck_dir, "unet", unet)
-        ckpt.load_module(ck_dir, "text_encoder", text_encoder)
-        ema.load(ckpt.load_tensors(ck_dir, "ema"))
+        unet.load_state_dict(saved["unet"])
+        text_encoder.load_state_dict(saved["text_encoder"])
+        ema.load(saved["ema"])
     record["unet_text"] = {**info["unet_result"], "batch": opts.unet_batch, "lr": opts.unet_lr,
                            "params": {"unet": _n_params(unet), "text_encoder": _n_params(text_encoder)},
                            "ema_decay": ema.decay}

@@ -15,8 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from lorastrap.lab.world import (DRESS_HUE, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS, SIZE, STYLES,
-                                 Character, attrs_of)
+from lorastrap.lab.world import DRESS_HUE, HAIR_HUE, HUE_RGB, IDENTITY_ATTRS, SIZE, STYLES, Character, attrs_of
 
 _FAMILIES = tuple(HUE_RGB)
 _HAIR_OF = {hue: hair for hair, hue in HAIR_HUE.items()}
@@ -225,7 +224,7 @@ def reader_identity_score(image: Image.Image,
 
 def read_files(paths: Sequence[Path]) -> list[dict]:
     """Readings of image files: attributes and style scores (for `lorastrap lab read`)."""
-    from lorastrap.errors import UserError
+    from lorastrap.kernel.errors import UserError
 
     rows = []
     for path in paths:

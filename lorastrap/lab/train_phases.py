@@ -19,10 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-try:  # optional: a plain line every so often without it
-    from tqdm.auto import tqdm
-except ImportError:  # pragma: no cover
-    tqdm = None
+from lorastrap.kernel.progress import progress_bar
 
 _CAL_FROM, _CAL_TO = 5, 20  # steps timed to size a budgeted phase
 
@@ -83,10 +80,8 @@ def run_steps(name: str, rt: Runtime, step_fn: Callable[[int], torch.Tensor], op
         raise ValueError(f"{name}: give a step count or a time budget")
     t0 = last_ckpt = time.perf_counter()
     t_cal = None
-    bar = tqdm(total=total, initial=start, desc=name, unit="step", dynamic_ncols=True,
-               disable=not rt.progress) if tqdm else None
+    bar = progress_bar(total, name, "step", initial=start, enabled=rt.progress)
     running, losses, step = [], [], start
-    last_line = t0
     while total is None or step < total:
         for group in opt.param_groups:
             group["lr"] = base_lr * lr_factor(step, total)
@@ -102,26 +97,18 @@ def run_steps(name: str, rt: Runtime, step_fn: Callable[[int], torch.Tensor], op
             total = max(step, step + int((budget_s - (now - t0)) / per_step))
             if on_total:
                 on_total(total)
-            if bar is not None:
-                bar.total = total
+            bar.total = total
         if step % log_every == 0 or step == total:
             mean = float(torch.stack(running).float().mean())
             losses.append(round(mean, 5))
             running = []
-            if bar is not None:
-                bar.set_postfix(loss=f"{mean:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
-            elif time.perf_counter() - last_line > 30:  # no bar: a plain line now and then
-                last_line = time.perf_counter()
-                print(f"[{name}] step {step}/{total} loss {mean:.4f} "
-                      f"{(step - start) * batch / (last_line - t0):.0f} img/s", flush=True)
-        if bar is not None:
-            bar.update(1)
+            bar.set_postfix(loss=f"{mean:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        bar.update(1)
         if checkpoint and time.perf_counter() - last_ckpt > checkpoint_every_s and step != total:
             checkpoint(step, total or 0)
             last_ckpt = time.perf_counter()
     rt.sync()
-    if bar is not None:
-        bar.close()
+    bar.close()
     if running:
         losses.append(round(float(torch.stack(running).float().mean()), 5))
     seconds = time.perf_counter() - t0

@@ -296,7 +296,7 @@ def attrs_of(expected: Character | Mapping[str, str] | Sequence[str] | str) -> d
 
 def character_from_slug(slug: str) -> Character:
     """Parse `Character.slug` back, e.g. 'blonde-fox-tail-blue' or 'red-no-notail-green'."""
-    from lorastrap.errors import UserError
+    from lorastrap.kernel.errors import UserError
 
     parts = slug.strip().lower().split("-")
     hair = {h.split()[0]: h for h in HAIR}
@@ -316,8 +316,8 @@ def write_drawings(slug: str, views: Sequence[str], style: str, count: int, out:
     """Draw `count` images per view as PNG + Danbooru caption .txt (kohya sidecar) into `out`."""
     from pathlib import Path
 
-    from lorastrap.errors import UserError
-    from registry.atomic import atomic_path, atomic_write_text
+    from lorastrap.kernel.atomic import atomic_path, atomic_write_text
+    from lorastrap.kernel.errors import UserError
 
     character = character_from_slug(slug)
     for name, value, allowed in [("view", v, VIEWS) for v in views] + [("style", style, STYLES)]:

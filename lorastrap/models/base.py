@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 from lorastrap.models.hashing import model_hash
 from lorastrap.models.safetensors_io import check_safetensors, safetensors_keys
 
 Kind = Literal["diffusers", "hub", "single_file"]
-Arch = Literal["sd15", "sdxl"]
+Arch = Literal["sd15", "sd2", "sdxl"]
 TINY_SPEC = re.compile(r"^tiny(?::(sd15|sdxl))?(?:@(\d+))?$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -59,17 +59,25 @@ def _arch_of_diffusers_dir(path: Path) -> Arch:
     except (OSError, ValueError) as exc:
         raise UserError(f"{index} is missing or not valid JSON; point to a complete diffusers "
                         "model folder (one saved with save_pretrained)") from exc
-    return "sdxl" if "XL" in cls or (path / "text_encoder_2").is_dir() else "sd15"
+    if "XL" in cls or (path / "text_encoder_2").is_dir():
+        return "sdxl"
+    try:  # SD 2.x: the same pipeline class as 1.x, told apart by its 1024-wide (OpenCLIP) text features
+        width = json.loads((path / "unet" / "config.json").read_text()).get("cross_attention_dim")
+    except (OSError, ValueError):
+        width = None
+    return "sd2" if width == 1024 else "sd15"
 
 
 def _arch_of_checkpoint(path: Path) -> Arch:
     keys = safetensors_keys(path)
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return "sdxl"
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return "sd2"  # OpenCLIP text encoder
     if any(k.startswith(("model.diffusion_model.", "cond_stage_model.")) for k in keys):
         return "sd15"
     raise UserError(f"{path} holds no Stable Diffusion UNet/text-encoder weights; "
-                    "pass an SD 1.x or SDXL checkpoint")
+                    "pass an SD 1.x, 2.x or SDXL checkpoint")
 
 
 def _find_config_dir(path: Path, config_dir: Path | None) -> Path:
@@ -158,26 +166,13 @@ def as_ref(base: "BaseModelRef | Path | str", search_root: Path | None = None) -
     return base if isinstance(base, BaseModelRef) else resolve_base_model(base, search_root)
 
 
-def quiet_diffusers() -> None:
-    """Loading bars from diffusers/transformers are noise inside our own progress output."""
-    from diffusers.utils import logging as dlog
-
-    dlog.disable_progress_bar()
-    dlog.set_verbosity_error()
-    try:
-        from transformers.utils import logging as tlog
-
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def load_pipeline(ref: BaseModelRef | Path | str, device=None, dtype=None):
     """Load the base model as a diffusers pipeline (offline; safetensors only)."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     ref = as_ref(ref)
+    from lorastrap.models.device import quiet_diffusers
+
     quiet_diffusers()
     cls = StableDiffusionXLPipeline if ref.arch == "sdxl" else StableDiffusionPipeline
     extra = {} if ref.arch == "sdxl" else {"safety_checker": None, "requires_safety_checker": False}

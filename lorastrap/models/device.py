@@ -1,4 +1,4 @@
-"""Device and dtype choice, and turning out-of-memory into a UserError with a fix."""
+"""Device and dtype choice, quiet library loading, and turning out-of-memory into a UserError with a fix."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -43,3 +43,18 @@ def oom_as_user_error(what: str, fix: str) -> Iterator[None]:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise UserError(f"out of memory while {what}; {fix}") from exc
+
+
+def quiet_diffusers() -> None:
+    """Loading bars from diffusers/transformers are noise inside our own progress output."""
+    from diffusers.utils import logging as dlog
+
+    dlog.disable_progress_bar()
+    dlog.set_verbosity_error()
+    try:
+        from transformers.utils import logging as tlog
+
+        tlog.disable_progress_bar()
+        tlog.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 def _header(path: Path) -> dict:
@@ -39,6 +39,11 @@ def check_safetensors(path: Path) -> None:
 
 def safetensors_keys(path: Path) -> list[str]:
     return [k for k in _header(Path(path)) if k != "__metadata__"]
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, from the header alone."""
+    return {k: tuple(int(d) for d in v["shape"]) for k, v in _header(Path(path)).items() if k != "__metadata__"}
 
 
 def safetensors_metadata(path: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from registry.atomic import replaced_dir
+from lorastrap.kernel.atomic import replaced_dir
 
 TINY_RESOLUTION = 64
 ARCHES = ("sd15", "sdxl")
@@ -51,13 +51,19 @@ def _vae(seed: int):
     )
 
 
+# SDXL's second encoder is wider than its first (1280 vs 768); so is the tiny one's (48 vs 32), which
+# is also how diffusers' single-file loader tells the two apart in a checkpoint.
+TEXT_WIDTH, TEXT2_WIDTH = 32, 48
+
+
 def _text_encoder(seed: int, tokenizer, *, with_projection: bool = False):
     import torch
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+    width = TEXT2_WIDTH if with_projection else TEXT_WIDTH
     config = CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, projection_dim=32,
+        vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=tokenizer.model_max_length, projection_dim=width,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, hidden_act="quick_gelu",
     )
@@ -77,14 +83,14 @@ def _unet(seed: int, arch: str):
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
     )
     if arch == "sdxl":
-        # SDXL conditions on both encoders' hidden states (32 + 32) and on the pooled embedding
-        # plus six size/crop numbers, each embedded in 8 dims: 6 * 8 + 32 = 80.
+        # SDXL conditions on both encoders' hidden states (32 + 48) and on the pooled embedding
+        # of the second plus six size/crop numbers, each embedded in 8 dims: 6 * 8 + 48 = 96.
         common.update(
-            cross_attention_dim=64, use_linear_projection=True, addition_embed_type="text_time",
-            addition_time_embed_dim=8, projection_class_embeddings_input_dim=80,
+            cross_attention_dim=TEXT_WIDTH + TEXT2_WIDTH, use_linear_projection=True, addition_embed_type="text_time",
+            addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + TEXT2_WIDTH,
         )
     else:
-        common.update(cross_attention_dim=32)
+        common.update(cross_attention_dim=TEXT_WIDTH)
     torch.manual_seed(seed)
     return UNet2DConditionModel(**common)
 
@@ -93,7 +99,7 @@ def build_pipeline(arch: str = "sd15", seed: int = 0, tokenizer_dir: Path | None
     """The tiny pipeline in memory (random weights from `seed`)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from lorastrap.models.base import quiet_diffusers
+    from lorastrap.models.device import quiet_diffusers
     from lorastrap.models.tokenizer import write_offline_clip_tokenizer
 
     quiet_diffusers()
@@ -123,7 +129,7 @@ def build_tiny_model(out_dir: Path, arch: str = "sd15", seed: int = 0) -> Path:
     An existing `out_dir` is replaced.
     """
     out_dir = Path(out_dir)
-    with replaced_dir(out_dir) as stage:
+    with replaced_dir(out_dir, marker="model_index.json") as stage:
         pipe = build_pipeline(arch, seed, tokenizer_dir=stage / "_tok")
         shutil.rmtree(stage / "_tok")
         pipe.save_pretrained(str(stage), safe_serialization=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from registry.atomic import atomic_write_text
+from lorastrap.kernel.atomic import atomic_write_text
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save
 
-from registry.atomic import atomic_write_bytes
+from lorastrap.kernel.atomic import atomic_write_bytes
 
 
 def cache_key(*parts: object) -> str:

@@ -7,12 +7,14 @@ into the LoRA (`lorastrap.config` metadata) and the run's work dir.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.fieldtypes import checked_value
 
 UNET_ATTENTION = ("to_q", "to_k", "to_v", "to_out.0")
 TEXT_ATTENTION = ("q_proj", "k_proj", "v_proj", "out_proj")
@@ -82,12 +84,32 @@ class TrainConfig:
         self.target_modules = tuple(self.target_modules)
         self.text_encoder_targets = tuple(self.text_encoder_targets)
         self.tag_dropout_tags = tuple(self.tag_dropout_tags)
+        floats = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if isinstance(getattr(self, f.name), float)}
         checks = [
-            (self.rank >= 1, "rank must be at least 1"),
+            *((math.isfinite(v), f"{k} must be a finite number") for k, v in floats.items()),
+            (1 <= self.rank <= 1024, "rank must be 1 to 1024"),
             (self.alpha > 0, "alpha must be positive"),
-            (self.learning_rate > 0, "learning_rate must be positive"),
-            (self.max_train_steps >= 1, "max_train_steps must be at least 1"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (0 < self.learning_rate <= 1, "learning_rate must be in (0, 1]"),
+            (self.text_encoder_lr is None or 0 < self.text_encoder_lr <= 1, "text_encoder_lr must be in (0, 1]"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay must be 0 or more"),
+            (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1, "adam_beta1 and adam_beta2 must be in [0, 1)"),
+            (self.adam_epsilon > 0, "adam_epsilon must be positive"),
+            (self.max_grad_norm >= 0, "max_grad_norm must be 0 (off) or more"),
+            (self.min_snr_gamma is None or self.min_snr_gamma > 0, "min_snr_gamma must be positive (or unset)"),
+            (self.noise_offset >= 0, "noise_offset must be 0 or more"),
+            (self.lr_warmup_steps >= 0, "lr_warmup_steps must be 0 or more"),
+            (1 <= self.max_train_steps <= 10_000_000, "max_train_steps must be 1 to 10,000,000"),
+            (1 <= self.batch_size <= 4096, "batch_size must be 1 to 4096"),
+            (self.keep_tokens >= 0, "keep_tokens must be 0 or more"),
+            (self.save_every_steps >= 0 and self.sample_every_steps >= 0,
+             "save_every_steps and sample_every_steps must be 0 (off) or more"),
+            (1 <= self.sample_steps <= 1000, "sample_steps must be 1 to 1000"),
+            (0 <= self.sample_seed < 2**32, "sample_seed must be 0 to 2^32-1"),
+            (0 <= self.seed < 2**32, "seed must be 0 to 2^32-1"),
+            (self.bucket_step is None or (self.bucket_step >= 8 and self.bucket_step % 8 == 0),
+             "bucket_step must be a multiple of 8"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be at least 1"),
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
             (self.save_precision in SAVE_PRECISION, f"save_precision must be one of {SAVE_PRECISION}"),
@@ -97,7 +119,8 @@ class TrainConfig:
             (0.0 <= self.tag_dropout < 1.0, "tag_dropout must be in [0, 1)"),
             (self.prediction_type in (None, "epsilon", "v_prediction"),
              "prediction_type must be epsilon or v_prediction"),
-            (self.resolution is None or self.resolution % 8 == 0, "resolution must be a multiple of 8"),
+            (self.resolution is None or (8 <= self.resolution <= 8192 and self.resolution % 8 == 0),
+             "resolution must be a multiple of 8 from 8 to 8192"),
         ]
         for ok, message in checks:
             if not ok:
@@ -121,7 +144,7 @@ class TrainConfig:
             raise UserError(f"unknown training option(s) {', '.join(unknown)}; valid options are "
                             "listed in docs/training.md")
         merged = self.to_dict()
-        merged.update({k: v for k, v in overrides.items()})
+        merged.update({k: checked_value(TrainConfig, k, v, "training option") for k, v in overrides.items()})
         return TrainConfig(**merged)
 
     @classmethod

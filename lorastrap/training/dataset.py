@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
+from lorastrap.kernel.imageio import DecodeError, decode_image
+from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.hashing import sha256_file
 from lorastrap.training.buckets import fit_to_bucket, make_buckets, nearest_bucket
 from lorastrap.training.cache import TensorCache, latent_key, text_key
@@ -19,6 +20,7 @@ from lorastrap.training.config import TrainConfig
 from lorastrap.training.encode import TextStack, encode_images, encode_text, image_to_tensor, time_ids
 
 _ENCODE_BATCH = 8
+_MAX_TRAIN_PIXELS = 64_000_000  # as [images] max_pixels: the bomb guard of every intake
 
 
 @dataclass
@@ -52,20 +54,16 @@ class PreparedData:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    """Open an image, honour EXIF rotation, composite transparency on white."""
+    """Open an image (upright, 8-bit sRGB: lorastrap.kernel.imageio), composite transparency on white."""
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            img.load()
+        img = decode_image(Path(path), animated="first", max_pixels=_MAX_TRAIN_PIXELS).image
     except FileNotFoundError:
         raise UserError(f"training image {path} does not exist; re-export the dataset") from None
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types for a bad file
-        raise UserError(f"{path} cannot be read as an image ({exc}); remove it from the dataset "
-                        "or re-save it") from exc
-    if img.mode in ("RGBA", "LA", "P"):
-        rgba = img.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(canvas, rgba)
+    except DecodeError as exc:
+        raise UserError(f"{exc}; remove it from the dataset or re-save it") from None
+    if img.mode == "RGBA":
+        canvas = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(canvas, img)
     return img.convert("RGB")
 
 
@@ -105,7 +103,7 @@ def _encode_latents(items: Sequence[TrainItem], shas: list[str], buckets: list[t
                 fitted = ImageOps.mirror(fitted)
             todo.setdefault(buckets[i], []).append((i, f, image_to_tensor(fitted), key))
     total = sum(len(v) for v in todo.values())
-    with tqdm(total=total, desc="caching latents", unit="img", disable=not progress or not total) as bar:
+    with progress_bar(total, "caching latents", "img", enabled=progress and bool(total)) as bar:
         for group in todo.values():
             for start in range(0, len(group), _ENCODE_BATCH):
                 chunk = group[start:start + _ENCODE_BATCH]

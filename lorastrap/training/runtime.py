@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from lorastrap.errors import UserError
+from lorastrap.kernel.errors import UserError
 
 
 class LocalAccelerator:

@@ -1,18 +1,23 @@
-"""Sample images during training: fixed prompts and seeds, one labelled grid PNG per save."""
+"""Sample images during training: fixed prompts and seeds, one labelled grid PNG per save.
+
+The grid is drawn by the `SampleSheet` the caller hands in (the application passes
+`game_export.contact_sheet.write_contact_sheet`): training imports no output layer."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 
-from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
-from lorastrap.generation import GenContext, GeneratedImage, GenRequest, run_requests, save_generated
+from lorastrap.models.generation import GenContext, GeneratedImage, GenRequest, run_requests, save_generated
 from lorastrap.training.config import TrainConfig
 
 GRID_COLUMNS = 4
+# (image, label) pairs, the grid's file, its title, columns → the file written
+SampleSheet = Callable[[Sequence[tuple[Image.Image, str]], Path, str, int], Path]
 
 
 def sample_requests(prompts: Sequence[str], cfg: TrainConfig, resolution: int) -> list[GenRequest]:
@@ -41,15 +46,18 @@ def _label(prompt: str, trigger: str | None) -> str:
 
 
 def render_samples(pipe, prompts: Sequence[str], cfg: TrainConfig, ctx: GenContext, resolution: int,
-                   out_dir: Path, step: int, title: str) -> tuple[Path, list[GeneratedImage]]:
-    """Generate the sample prompts with the model as it is now; save images and the grid."""
+                   out_dir: Path, step: int, title: str,
+                   sheet: SampleSheet | None = None) -> tuple[Path | None, list[GeneratedImage]]:
+    """Generate the sample prompts with the model as it is now; save the images, and their grid
+    when a `sheet` writer is given."""
     requests = sample_requests(prompts, cfg, resolution)
     images = run_requests(pipe, requests, ctx)
     step_dir = Path(out_dir) / f"step-{step:06d}"
     for i, img in enumerate(images):
         img.provenance["training_step"] = step
         save_generated(img, step_dir / f"{i:02d}.png")
-    cells = [SheetCell(img.image, _label(req.prompt, cfg.trigger)) for img, req in zip(images, requests)]
-    sheet = make_contact_sheet(cells, columns=min(GRID_COLUMNS, len(cells)), title=f"{title} — step {step}")
-    grid = save_contact_sheet(sheet, Path(out_dir) / f"step-{step:06d}.png")
+    if sheet is None:
+        return None, images
+    cells = [(img.image, _label(req.prompt, cfg.trigger)) for img, req in zip(images, requests)]
+    grid = sheet(cells, Path(out_dir) / f"step-{step:06d}.png", f"{title} — step {step}", GRID_COLUMNS)
     return grid, images

@@ -8,9 +8,13 @@ from pathlib import Path
 import torch
 
 from lorastrap.models.base import BaseModelRef, load_pipeline
+from lorastrap.models.lora.adapters import adapter_layout, check_adapter_names, load_into_adapter, te_components
+from lorastrap.models.lora.core import LoraFile
+from lorastrap.models.lora.names import UnetBlocks
+from lorastrap.models.lora.read import read_lora
+from lorastrap.models.lora.validate import base_modules, check_fits
 from lorastrap.training.config import TrainConfig
 from lorastrap.training.encode import TextStack
-from lorastrap.training.kohya_format import check_lora_fits, layout_of, load_into_adapter
 
 ADAPTER = "lorastrap"
 
@@ -30,6 +34,11 @@ class Models:
     weight_dtype: torch.dtype
     latent_scale: float = 0.18215
     latent_shift: float = 0.0
+
+    @property
+    def blocks(self) -> UnetBlocks:
+        """The UNet layout its LoRA key names are written in (SDXL: original block numbers)."""
+        return UnetBlocks.from_config(self.unet.config)
 
     @property
     def unet_levels(self) -> int:
@@ -58,7 +67,15 @@ def place_trainable(modules, device, weight_dtype: torch.dtype) -> None:  # type
                 param.data = param.data.float()
 
 
-def setup_models(ref: BaseModelRef, cfg: TrainConfig, init_from: Path | None, device,
+def read_checked_lora(ref: BaseModelRef, path: Path, what: str) -> LoraFile:
+    """Read a LoRA file and refuse it (one line) unless it fits the base model `ref`."""
+    base = base_modules(ref)
+    lora = read_lora(path, base.blocks)
+    check_fits(lora, base, f"{what} {Path(path).name}")
+    return lora
+
+
+def setup_models(ref: BaseModelRef, cfg: TrainConfig, init_from: Path | LoraFile | None, device,
                  weight_dtype: torch.dtype) -> Models:
     """Load the base model, freeze it, attach LoRA adapters (from `init_from` when given)."""
     from diffusers import DDPMScheduler
@@ -74,13 +91,13 @@ def setup_models(ref: BaseModelRef, cfg: TrainConfig, init_from: Path | None, de
     unet_targets, te_targets = list(cfg.target_modules), [list(cfg.text_encoder_targets)] * len(text.encoders)
     patterns: dict = {}
     train_te = cfg.train_text_encoder
-    tensors = None
-    if init_from is not None:
-        tensors = check_lora_fits(Path(init_from), pipe.unet, text.encoders, arch, ref.path_or_id)
-        layout = layout_of(tensors, pipe.unet, text.encoders, arch)
+    init = init_from if init_from is None or isinstance(init_from, LoraFile) else \
+        read_checked_lora(ref, Path(init_from), "--init-from")
+    if init is not None:
+        layout = adapter_layout(init, pipe.unet, text.encoders)
         rank, alpha = layout.rank, layout.alpha
         unet_targets = layout.targets.get("unet", [])
-        file_te = [layout.targets.get(f"te{i}", []) for i in range(len(text.encoders))]
+        file_te = [layout.targets.get(c, []) for c in te_components(len(text.encoders))]
         if any(file_te):
             train_te, te_targets = True, file_te
         patterns = {"rank": layout.rank_pattern, "alpha": layout.alpha_pattern}
@@ -91,15 +108,16 @@ def setup_models(ref: BaseModelRef, cfg: TrainConfig, init_from: Path | None, de
                                        patterns.get("alpha", {}).get("unet")), adapter_name=ADAPTER)
     trained_te = []
     if train_te:
-        for i, (encoder, targets) in enumerate(zip(text.encoders, te_targets)):
+        for component, encoder, targets in zip(te_components(len(text.encoders)), text.encoders, te_targets):
             if targets:
                 config = lora_config(rank, alpha, targets, cfg.lora_dropout,
-                                      patterns.get("rank", {}).get(f"te{i}"),
-                                      patterns.get("alpha", {}).get(f"te{i}"))
+                                      patterns.get("rank", {}).get(component),
+                                      patterns.get("alpha", {}).get(component))
                 inject_adapter_in_model(config, encoder, adapter_name=ADAPTER)
             trained_te.append(encoder)
-    if tensors is not None:
-        load_into_adapter(tensors, pipe.unet, text.encoders if trained_te else [], arch, ADAPTER)
+    check_adapter_names(pipe.unet, trained_te, ADAPTER)  # a module without a kohya name fails now, not at save
+    if init is not None:
+        load_into_adapter(init, pipe.unet, text.encoders if trained_te else [], ADAPTER)
 
     place_trainable([pipe.unet, *text.encoders], device, weight_dtype)
     pipe.vae.to(device, torch.float32)  # encoded once; fp16 SD VAEs overflow

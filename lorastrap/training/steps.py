@@ -27,6 +27,14 @@ def make_optimizer(models: Models, cfg: TrainConfig, device) -> torch.optim.Opti
                              weight_decay=cfg.weight_decay, fused=bool(fused) or None)
 
 
+class NonFiniteTraining(Exception):
+    """A step's loss or gradients were NaN/inf; raised before the optimizer applies them."""
+
+    def __init__(self, step: int, reason: str) -> None:
+        super().__init__(f"step {step}: {reason}")
+        self.step, self.reason = step, reason
+
+
 class StepRunner:
     def __init__(self, objective: Objective, optimizer, accelerator, schedule: BatchSchedule,
                  cfg: TrainConfig, sync_module: torch.nn.Module) -> None:
@@ -37,6 +45,23 @@ class StepRunner:
         self.device = objective.device
         # one generator, re-seeded per micro-batch: creating a CUDA generator every step costs time
         self.generator = torch.Generator(device=self.device)
+
+    def _check_finite(self, step: int, loss: torch.Tensor, norm) -> None:  # type: ignore[no-untyped-def]
+        """Stop before a non-finite loss or gradient reaches the weights (one sync per step).
+
+        Under fp16, accelerate's loss scaler skips steps whose gradients overflow on purpose:
+        there only the loss counts."""
+        finite = torch.isfinite(loss)
+        check_norm = norm is not None and self.cfg.mixed_precision != "fp16"
+        if check_norm:
+            finite = finite & torch.isfinite(torch.as_tensor(norm, device=finite.device))
+        if bool(finite):
+            return
+        if not torch.isfinite(loss):
+            reason = f"the loss became {float(loss)}"
+        else:
+            reason = f"the gradient norm became {float(norm)}"
+        raise NonFiniteTraining(step + 1, reason)
 
     def step(self, step: int) -> tuple[int, torch.Tensor]:
         """Run optimizer step `step` (0-based); returns (epoch, detached loss on the device)."""
@@ -57,8 +82,9 @@ class StepRunner:
                 loss = self.objective.loss(batch, gen, random.Random(seed)) / accum
             acc.backward(loss)
             total += loss.detach()
-        if cfg.max_grad_norm:
-            acc.clip_grad_norm_(self.params, cfg.max_grad_norm)
+        # The total gradient norm comes with clipping (max_norm inf: measured, not clipped).
+        norm = acc.clip_grad_norm_(self.params, cfg.max_grad_norm or float("inf"))
+        self._check_finite(step, total, norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return epoch, total

@@ -1,0 +1,1 @@
+"""Dataset versions (immutable, linear per character), caption policies, and the kohya export."""

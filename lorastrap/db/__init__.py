@@ -1,0 +1,1 @@
+"""`lorastrap db`: the registry's schema status, upgrades, backups and integrity check."""

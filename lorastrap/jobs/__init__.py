@@ -1,0 +1,1 @@
+"""The job queue: persisted rows, job kinds (handlers), the worker that runs them."""

@@ -1,0 +1,1 @@
+"""`lorastrap watch`: watchdog observers, settling, the inbox, and what a settled change enqueues."""
