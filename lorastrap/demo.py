@@ -19,6 +19,7 @@ from lorastrap.lab.method_arm import SEED_TAGS, MethodSettings
 from lorastrap.workspace import Workspace, init_workspace
 
 DEMO_NAME = "Kitsune"
+DEMO_CHARACTER = "blonde-fox-tail-blue"  # a held-out lab character (`lorastrap demo --character`)
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,24 @@ def _write_settings(ws: Workspace, size: DemoSize, views: list[str]) -> Workspac
     return write_settings(ws, size.method, views)
 
 
-def draw_seed(folder: Path, count: int = 4) -> tuple[list[Path], list[str]]:
-    """Front views of a held-out lab character (never seen in pretraining): files + identity tags."""
-    from lorastrap.lab.world import HELD_OUT, LEADING_TAGS, draw
+def demo_character(slug: str | None = None):  # type: ignore[no-untyped-def]
+    """The held-out lab character the demo seeds (`--character`; default DEMO_CHARACTER)."""
+    from lorastrap.kernel.errors import UserError
+    from lorastrap.lab.world import HELD_OUT
 
-    character = HELD_OUT[0]
+    slug = slug or DEMO_CHARACTER
+    for character in HELD_OUT:
+        if character.slug == slug:
+            return character
+    raise UserError(f"{slug!r} is not a held-out lab character; choose one of "
+                    + ", ".join(c.slug for c in HELD_OUT))
+
+
+def draw_seed(folder: Path, count: int = 4, character=None) -> tuple[list[Path], list[str]]:  # type: ignore[no-untyped-def]
+    """Front views of a held-out lab character (never seen in pretraining): files + identity tags."""
+    from lorastrap.lab.world import LEADING_TAGS, draw
+
+    character = character or demo_character()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
@@ -78,11 +92,12 @@ def draw_seed(folder: Path, count: int = 4) -> tuple[list[Path], list[str]]:
 
 
 def run_demo(directory: Path | None = None, size: str = "full", base_model: str | None = None,
-             echo: Callable[[str], None] = print) -> DemoReport:
+             echo: Callable[[str], None] = print, character: str | None = None) -> DemoReport:
     from lorastrap.lab.world import VIEWS
     from lorastrap.models.threads import use_small_model_threads
 
     use_small_model_threads()
+    who = demo_character(character)
     spec = SIZES[size]
     base = base_model or ("lab" if lab_model_available() else "tiny")
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lorastrap-demo-"))
@@ -91,7 +106,7 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
     report = DemoReport(workspace=ws.root)
     echo(f"workspace: {ws.root} (base model: {base})")
 
-    seeds, tags = draw_seed(ws.root / "seed-drawings")
+    seeds, tags = draw_seed(ws.root / "seed-drawings", character=who)
     added = add_character(ws, DEMO_NAME, seeds, tags, crop="none", seed_tags=SEED_TAGS)
     report.slug = added.slug
     echo(f"seeded {added.slug} (trigger {added.trigger}) from {len(seeds)} front views: {', '.join(tags)}")
@@ -106,7 +121,7 @@ def run_demo(directory: Path | None = None, size: str = "full", base_model: str 
         echo(f"fidelity (the lab's reader, {spec.table_seeds} image(s) per cell): "
              "all attributes right (identity right)")
         scores, table = demo_fidelity(ws, added.slug, added.trigger, spec.table_seeds, spec.method.sample_steps,
-                                      seed_images=seeds, seed_lora_steps=spec.seed_lora_steps)
+                                      seed_images=seeds, seed_lora_steps=spec.seed_lora_steps, character=who)
         report.fidelity = [{"arm": arm, **{v: s[v] for v in s}} for arm, s in scores.items()]
         echo(table.rstrip())
     echo("")

@@ -26,7 +26,7 @@ SEED_ROW = "(b) seed LoRA, trigger only"
 
 def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, sample_steps: int,
                   views: Sequence[str] = TABLE_VIEWS, seed_images: Sequence[Path] = (),
-                  seed_lora_steps: int = 150) -> tuple[dict[str, dict], str]:
+                  seed_lora_steps: int = 150, character=None) -> tuple[dict[str, dict], str]:  # type: ignore[no-untyped-def]
     """All-attribute (identity) accuracy per view of: the base model with the tags spelled out (a
     lab-only reference: a lab character is fully described by four tags, a real one is not); (b) a
     LoRA trained directly on the seed images (what the method must beat); each style round prompted
@@ -38,7 +38,7 @@ def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, s
     from lorastrap.lab.loras import LabGenerator, LoraRecipe, seed_lora
     from lorastrap.lab.world import HELD_OUT
 
-    character = HELD_OUT[0]  # the demo's seed character (lorastrap.demo.draw_seed)
+    character = character or HELD_OUT[0]  # the demo's seed character (lorastrap.demo.draw_seed)
     arms = [Arm(REFERENCE_ROW, None, tags_prompt)]
     if seed_images:
         images = [Image.open(p).convert("RGB") for p in seed_images]
@@ -55,7 +55,7 @@ def demo_fidelity(ws: Workspace, slug: str, trigger: str, seeds_per_view: int, s
     gen = LabGenerator(None, sample_steps, cfg.guidance)
     per_arm: dict[str, list[dict]] = {}
     for arm in arms:
-        result = measure_arm(gen, arm, character, cfg, 0)
+        result = measure_arm(gen, arm, character, cfg, HELD_OUT.index(character))
         result.pop("_images")
         per_arm[arm.name] = [result]
     return {k: v[0] for k, v in per_arm.items()}, fidelity_table(per_arm, views, spread=False)
