@@ -48,3 +48,9 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     text = cli_run("-w", str(root), "status", "kitsune").out
     assert "candidates kept / generated" in text and "use: " in text
     assert "recommended" in cli_run("-w", str(root), "lineage", "kitsune").out
+
+
+def test_demo_refuses_a_character_outside_the_held_out_set_before_any_work(tmp_path: Path, cli_run) -> None:  # type: ignore[no-untyped-def]
+    result = cli_run("demo", "--small", "--dir", str(tmp_path / "demo"), "--character", "nobody")
+    assert result.code != 0 and "held-out" in result.err and "red-cat-notail-green" in result.err
+    assert not (tmp_path / "demo").exists()
