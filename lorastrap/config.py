@@ -49,11 +49,11 @@ class BootstrapSettings:
     seed_repeats: int = 2
     negative_prompt: str = "lowres, bad anatomy, blurry, watermark, text"
     near_duplicate_threshold: float = 0.985
-    # LoRA weight when generating a round's candidates. Before seeds had view tags, a style-round
-    # LoRA at full weight pulled every view back to the seed's pose and 0.6 was better; with seed
-    # tags, 1.0 gave more right candidates on 4 of 5 held-out lab characters (0.65 vs 0.60 of them,
-    # docs/fidelity.md). Lower it if candidates copy the seed's pose.
-    candidate_weight: float = 1.0
+    # LoRA weight when generating a round's candidates: a style-round LoRA trained on few views
+    # at full weight pulls views back to the seed's pose (lab: blonde-fox-tail-blue's round-1
+    # candidates "from above" 0/23 and "from side" 2/19 right at 1.0; 5/6 from the side at 0.5);
+    # 1.0 gave slightly more right colours on five other characters (0.65 vs 0.60, docs/fidelity.md).
+    candidate_weight: float = 0.6
     # how candidates are prompted: "tags" = trigger + identity tags + view (the style rounds'
     # captions); "trigger" = trigger + view, the LoRA carries the identity
     candidate_prompt: str = "tags"
@@ -70,9 +70,10 @@ class BootstrapSettings:
     # probability identity_dropout: the trigger learns the identity, the tags still work)
     character_captions: str = "pruned"
     identity_dropout: float = 0.5
-    # how the character LoRA is prompted (generate, sprite frames, the check): "tags" = trigger +
-    # identity tags (measured best from every view), "trigger" = the trigger alone
-    character_prompt: str = "tags"
+    # how the character LoRA is prompted (generate, sprite frames, the check): "trigger" = the
+    # trigger alone (its captions were pruned), "tags" = trigger + identity tags (better for some lab
+    # characters, worse for others: docs/fidelity.md)
+    character_prompt: str = "trigger"
     # after the character round, the assist's judge checks this many images per view of the last
     # style round and of the character LoRA, and `status` recommends the better one (0: off)
     check_images_per_view: int = 4
@@ -183,14 +184,14 @@ views = ["front", "from side", "from behind", "from above", "from below",
          "three-quarter view", "full body", "upper body", "portrait"]
 seed_repeats = 2
 # LoRA weight for generating candidates (lower: views follow the prompt; higher: closer to the seed)
-candidate_weight = 1.0
+candidate_weight = 0.6
 # Adaptive rounds: views short of candidates that pass the assist's check get more, up to a cap.
 adaptive = true
 max_candidates_per_round = 48
 # The assist: "judge" (the diffusion model checks each candidate's attributes) or "similarity".
 assist = "judge"
-# How the character LoRA is prompted: "tags" (trigger + identity tags) or "trigger" (alone).
-character_prompt = "tags"
+# How the character LoRA is prompted: "trigger" (alone) or "tags" (trigger + identity tags).
+character_prompt = "trigger"
 # Images per view with which the assist checks the final LoRAs and recommends one (0: off).
 check_images_per_view = 4
 

@@ -13,14 +13,15 @@ from lorastrap.method.check import recommendation
 IDENTITY = ["1girl", "solo", "red hair", "green dress"]
 
 
-def test_captions_stay_pruned_and_the_character_lora_is_prompted_with_its_tags() -> None:
+def test_captions_stay_pruned_and_the_character_lora_is_prompted_as_chosen() -> None:
     default = BootstrapSettings()
     assert caption_policy(default, "character") == "character" and caption_policy(default, "style") == "style"
     prompt = caption_for(prompt_policy(default, "character"), "trig", IDENTITY, ["from behind"])
-    assert prompt == "trig, 1girl, solo, red hair, green dress, from behind"  # trigger + identity tags
+    assert prompt == "trig, 1girl, solo, from behind"  # the trigger alone, like its captions
+    tags = BootstrapSettings(character_prompt="tags")
+    assert caption_for(prompt_policy(tags, "character"), "trig", IDENTITY, ["from behind"]) == \
+        "trig, 1girl, solo, red hair, green dress, from behind"
     alone = BootstrapSettings(character_prompt="trigger")
-    assert caption_for(prompt_policy(alone, "character"), "trig", IDENTITY, ["from behind"]) == \
-        "trig, 1girl, solo, from behind"
     dropout = BootstrapSettings(character_captions="dropout", character_prompt="trigger")
     # identity tags stay in the captions (training drops them); the prompt follows the captions
     assert caption_policy(dropout, "character") == "style" == prompt_policy(dropout, "character")
