@@ -75,8 +75,9 @@ class BootstrapSettings:
     # characters, worse for others: docs/fidelity.md)
     character_prompt: str = "trigger"
     # after the character round, the assist's judge checks this many images per view of the last
-    # style round and of the character LoRA, and `status` recommends the better one (0: off)
-    check_images_per_view: int = 4
+    # style round and of the character LoRA and `status` says which it prefers (0: off). Off by
+    # default: in the lab its preference matched the reader's in 6 of 12 runs (docs/method.md)
+    check_images_per_view: int = 0
 
     def __post_init__(self) -> None:
         self.check()
@@ -192,8 +193,8 @@ max_candidates_per_round = 48
 assist = "judge"
 # How the character LoRA is prompted: "trigger" (alone) or "tags" (trigger + identity tags).
 character_prompt = "trigger"
-# Images per view with which the assist checks the final LoRAs and recommends one (0: off).
-check_images_per_view = 4
+# Images per view with which the assist checks the final LoRAs (0: off; a weak signal, see docs/method.md).
+check_images_per_view = 0
 
 [watch]
 debounce_s = 3.0

@@ -300,7 +300,7 @@ def small_method(root: Path, model: Path | str | None = None, *, candidates: int
     cfg = Path(root) / CONFIG_NAME
     text = cfg.read_text().replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
     text = text.replace("adaptive = true", f"adaptive = {'true' if adaptive else 'false'}")
-    text = text.replace("check_images_per_view = 4", f"check_images_per_view = {check}")
+    text = text.replace("check_images_per_view = 0", f"check_images_per_view = {check}")
     if model is not None:
         text = text.replace('base_model = "tiny"', f'base_model = "{model}"')
     if candidates is not None:

@@ -60,7 +60,7 @@ def _text_lines(node: dict[str, Any], prefix: str, last: bool) -> list[str]:
             f"dataset {node['dataset'] or '-'} ({node['images'] if node['images'] is not None else '?'} images)"
             + ("" if node["status"] == "ready" else f"  [{node['status']}]")
             + (f"  check {node['check']:.2f}" if node.get("check") is not None else "")
-            + ("  ★ recommended" if node.get("recommended") else ""))
+            + ("  ★ the check prefers it" if node.get("recommended") else ""))
     lines = [line]
     child_prefix = prefix + ("   " if last else "│  ")
     for i, child in enumerate(node["children"]):
@@ -77,7 +77,7 @@ def render_lineage(tree: dict[str, Any], fmt: str = "text") -> str:
 
         def walk(node: dict[str, Any], parent: str) -> None:
             nid = f"lora{node['id']}"
-            mark = "\\n★ recommended" if node.get("recommended") else ""
+            mark = "\\n★ the check prefers it" if node.get("recommended") else ""
             out.append(f'  {nid} [label="{node["kind"]} #{node["id"]}\\n{node["dataset"]} · {node["images"]} images{mark}"];')
             out.append(f"  {parent} -> {nid};")
             for child in node["children"]:

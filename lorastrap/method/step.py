@@ -142,7 +142,8 @@ def check_messages(ws: Workspace, slug: str) -> list[str]:
     lines = [f"checked {c.name}: the assist's judge passed {c.mean:.2f} of its images ("
              + ", ".join(f"{v} {p:.2f}" for v, p in c.passed.items()) + ")" for c in checks]
     best = max(checks, key=lambda c: (c.mean, c.kind == "character"))
-    lines.append(f"recommended: {best.name} (LoRA #{best.lora_id}), prompted like \"{best.prompt}\"")
+    lines.append(f"the check prefers {best.name} (LoRA #{best.lora_id}), prompted like \"{best.prompt}\" "
+                 "(a weak signal: look at the sample grids too)")
     return lines
 
 
