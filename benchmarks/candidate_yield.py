@@ -17,13 +17,14 @@ Results accumulate in DIR/results.json (a rerun skips what is there); docs/fidel
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lab_results import Results  # noqa: E402
 
 from lorastrap.config import BootstrapSettings  # noqa: E402
 from lorastrap.lab import seed_images  # noqa: E402
@@ -65,10 +66,7 @@ def main() -> None:
     ap.add_argument("--per-view", type=int, default=6)
     args = ap.parse_args()
     use_small_model_threads()
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    res_path = out / "results.json"
-    results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    out, results = args.out, Results(args.out)
     negative = BootstrapSettings().negative_prompt
     gen = LabGenerator(None, 20, 6.0)
     for index in (int(i) for i in args.characters.split(",")):
@@ -95,8 +93,7 @@ def main() -> None:
                                      negative=negative, max_batch=16)
             per_view = {v: score([im for im, t in zip(images, truths) if t["view"] == v],
                                  [t for t in truths if t["view"] == v])["all"] for v in VIEWS}
-            results[key] = {**per_view, "mean": sum(per_view.values()) / len(VIEWS)}
-            res_path.write_text(json.dumps(results, indent=1))
+            results.add(key, {**per_view, "mean": sum(per_view.values()) / len(VIEWS)})
             print(key, f"{results[key]['mean']:.2f}", " ".join(f"{per_view[v]:.2f}" for v in VIEWS),
                   f"{time.time() - t0:.0f}s", flush=True)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab_results import Results  # noqa: E402
+
 from lorastrap.dataset.captions import CLASS_TAGS  # noqa: E402
 from lorastrap.dataset.versions import latest_version, version_items  # noqa: E402
 from lorastrap.lab import lab_model_dir  # noqa: E402
@@ -93,10 +95,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=8)
     args = ap.parse_args()
     use_small_model_threads()
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    res_path = out / "results.json"
-    results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    out, results = args.out, Results(args.out)
     gen = LabGenerator(None, 20, 4.0)
     cfg = FidelityConfig(seeds=args.seeds)
     for root in (Path(p) for p in args.workspaces.split(",")):
@@ -127,8 +126,7 @@ def main() -> None:
                                 HELD_OUT.index(character))
                 m.pop("_images")
                 row[form] = {v: m[v]["all"] for v in cfg.views}
-            results[key] = row
-            res_path.write_text(json.dumps(results, indent=1))
+            results.add(key, row)
             print(key, json.dumps(row), flush=True)
 
 
