@@ -24,6 +24,9 @@ DEFAULT_VIEWS = (
 )
 
 DEFAULT_BASE_MODEL = "tiny"
+CANDIDATE_PROMPTS = ("tags", "trigger")
+ASSISTS = ("judge", "similarity")
+CHARACTER_CAPTIONS = ("pruned", "dropout")
 
 
 @dataclass
@@ -47,9 +50,60 @@ class BootstrapSettings:
     negative_prompt: str = "lowres, bad anatomy, blurry, watermark, text"
     near_duplicate_threshold: float = 0.985
     # LoRA weight when generating a round's candidates: a style-round LoRA trained on few views
-    # at full weight pulls every view back to the seed's pose (measured in the lab: "from side"
-    # 2/6 right at 1.0, 5/6 at 0.5, identity unchanged); below 1 the view tag wins.
+    # at full weight pulls views back to the seed's pose (lab: blonde-fox-tail-blue's round-1
+    # candidates "from above" 0/23 and "from side" 2/19 right at 1.0; 5/6 from the side at 0.5);
+    # 1.0 gave slightly more right colours on five other characters (0.65 vs 0.60, docs/fidelity.md).
     candidate_weight: float = 0.6
+    # how candidates are prompted: "tags" = trigger + identity tags + view (the style rounds'
+    # captions); "trigger" = trigger + view, the LoRA carries the identity
+    candidate_prompt: str = "tags"
+    candidate_cfg: float = 6.0
+    # adaptive rounds: while a view has fewer candidates that pass the assist's check than the
+    # round needs from it, generate more for that view only, up to this many per round in all
+    adaptive: bool = True
+    max_candidates_per_round: int = 48
+    # how the curation assist ranks candidates: "judge" (the diffusion model asks each candidate
+    # whether its prompt fits it best) or "similarity" (likeness to the seed set, an embedder)
+    assist: str = "judge"
+    # the character round's captions: "pruned" (identity tags left out: the trigger must carry the
+    # identity) or "dropout" (identity tags kept, each left out of a caption variant with
+    # probability identity_dropout: the trigger learns the identity, the tags still work)
+    character_captions: str = "pruned"
+    identity_dropout: float = 0.5
+    # how the character LoRA is prompted (generate, sprite frames, the check): "trigger" = the
+    # trigger alone (its captions were pruned), "tags" = trigger + identity tags (better for some lab
+    # characters, worse for others: docs/fidelity.md)
+    character_prompt: str = "trigger"
+    # after the character round, the assist's judge checks this many images per view of the last
+    # style round and of the character LoRA and `status` says which it prefers (0: off). Off by
+    # default: in the lab its preference matched the reader's in 6 of 12 runs (docs/method.md)
+    check_images_per_view: int = 0
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self, source: str = "lorastrap.toml") -> None:
+        problems = []
+        if self.candidate_prompt not in CANDIDATE_PROMPTS:
+            problems.append(f"candidate_prompt must be one of {', '.join(CANDIDATE_PROMPTS)}")
+        if self.assist not in ASSISTS:
+            problems.append(f"assist must be one of {', '.join(ASSISTS)}")
+        if self.character_captions not in CHARACTER_CAPTIONS:
+            problems.append(f"character_captions must be one of {', '.join(CHARACTER_CAPTIONS)}")
+        if self.character_prompt not in CANDIDATE_PROMPTS:
+            problems.append(f"character_prompt must be one of {', '.join(CANDIDATE_PROMPTS)}")
+        if not 0.0 <= float(self.identity_dropout) < 1.0:
+            problems.append("identity_dropout must be in [0, 1)")
+        if not 0 <= int(self.check_images_per_view) <= 64:
+            problems.append("check_images_per_view must be in 0..64")
+        if not 0.0 < float(self.candidate_weight) <= 2.0:
+            problems.append("candidate_weight must be in (0, 2]")
+        if not 0.0 < float(self.candidate_cfg) <= 30.0:
+            problems.append("candidate_cfg must be in (0, 30]")
+        if int(self.max_candidates_per_round) < int(self.candidates_per_round):
+            problems.append("max_candidates_per_round must be at least candidates_per_round")
+        if problems:
+            raise UserError(f"{source}: [bootstrap] " + "; ".join(problems))
 
     @property
     def style_rounds(self) -> int:
@@ -91,6 +145,7 @@ class Config:
                         f"{source}: unknown setting [{section}] {key}; known: {', '.join(sorted(known))}"
                     )
                 setattr(target, key, checked_value(type(target), key, value, f"{source}: [{section}]"))
+        cfg.bootstrap.check(source)
         cfg.training = dict(data.get("training", {}))
         unknown = set(data) - {"workspace", "images", "bootstrap", "watch", "training"}
         if unknown:
@@ -131,6 +186,15 @@ views = ["front", "from side", "from behind", "from above", "from below",
 seed_repeats = 2
 # LoRA weight for generating candidates (lower: views follow the prompt; higher: closer to the seed)
 candidate_weight = 0.6
+# Adaptive rounds: views short of candidates that pass the assist's check get more, up to a cap.
+adaptive = true
+max_candidates_per_round = 48
+# The assist: "judge" (the diffusion model checks each candidate's attributes) or "similarity".
+assist = "judge"
+# How the character LoRA is prompted: "trigger" (alone) or "tags" (trigger + identity tags).
+character_prompt = "trigger"
+# Images per view with which the assist checks the final LoRAs (0: off; a weak signal, see docs/method.md).
+check_images_per_view = 0
 
 [watch]
 debounce_s = 3.0

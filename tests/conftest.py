@@ -290,13 +290,17 @@ def engine_check_frames(tmp_path_factory: pytest.TempPathFactory) -> list:
 # ======================================================================================
 
 def small_method(root: Path, model: Path | str | None = None, *, candidates: int | None = None,
-                 training: dict | None = None) -> None:
+                 training: dict | None = None, adaptive: bool = False, check: int = 0) -> None:
     """Rewrite a workspace's lorastrap.toml for the small method of the tests: thresholds 4 → 6 → 8,
-    and when given the base model, the candidates per round and `[training]` settings."""
+    and when given the base model, the candidates per round and `[training]` settings. Adaptive
+    rounds and the final LoRA check are off unless asked for: a random tiny model passes no check,
+    so its rounds would run to their cap (tests/method/test_adaptive_round.py and the demo cover them)."""
     from lorastrap.workspace import CONFIG_NAME
 
     cfg = Path(root) / CONFIG_NAME
     text = cfg.read_text().replace("thresholds = [4, 16, 40]", "thresholds = [4, 6, 8]")
+    text = text.replace("adaptive = true", f"adaptive = {'true' if adaptive else 'false'}")
+    text = text.replace("check_images_per_view = 0", f"check_images_per_view = {check}")
     if model is not None:
         text = text.replace('base_model = "tiny"', f'base_model = "{model}"')
     if candidates is not None:

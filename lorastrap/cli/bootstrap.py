@@ -27,6 +27,21 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
                    f"{st.curated_count} curated" + (f" / {st.threshold} needed" if st.threshold else "")
                    + f" · base model {st.base_model}")
         click.echo("  views: " + ", ".join(f"{v} {n}" for v, n in st.view_coverage.items()))
+        if st.candidate_yield:
+            click.echo("  candidates kept / generated: " + ", ".join(
+                f"{v} {y['kept']}/{y['generated']}" + (f" ({y['passed']} passed the assist)" if y["passed"] is not None else "")
+                for v, y in st.candidate_yield.items()))
+        finals = [l for l in st.loras if l["kind"] == "character"][-1:]
+        if finals and st.stage == "character_trained":
+            style = [l for l in st.loras if l["kind"] == "style"][-1:]
+            click.echo("  final LoRAs: " + ", ".join(f"{l['name']} (#{l['id']})" for l in style + finals)
+                       + f" — compare their sample grids (lorastrap lineage {st.slug} --format json)")
+        if st.recommended:
+            r = st.recommended
+            others = ", ".join(f"{n} {p:.2f}" for n, p in r["others"].items())
+            click.echo(f"  check: prefers {r['name']} (LoRA #{r['id']}) prompted like \"{r['prompt']}\": the "
+                       f"assist passed {r['passed']:.2f} of its images" + (f" (vs {others})" if others else "")
+                       + " — a weak signal, see docs/method.md")
         click.echo(f"  next: {st.next_step}" + (f" — not yet: {st.reason}" if not st.ready else ""))
         click.echo(f"  run:  {st.next_command}")
 

@@ -47,34 +47,65 @@ def pretrain_cmd(out: Path, device: str, seed: int, time_budget_s: float, vae_st
               help="Folder for results.json, tables.md and contact sheets.")
 @click.option("--characters", type=params.ints(1, 1000), default=4, show_default=True, help="Held-out characters to use.")
 @click.option("--seeds", type=params.ints(1, 1000), default=8, show_default=True, help="Images per view and arm.")
+@click.option("--pick", type=params.TEXT, help="Held-out characters by index (0-9, comma-separated) instead of the first N.")
 @click.option("--views", type=params.TEXT, default="from front,from side,from behind", show_default=True)
 @click.option("--lora-steps", type=params.ints(1, 100_000), default=150, show_default=True)
 @click.option("--style-weights", default="0.5,0.75,1.0", show_default=True,
               help="Style LoRA weights of the style-survival part (0 = the character alone).")
 @click.option("--no-style", is_flag=True, help="Skip the style-survival part.")
+@click.option("--reference-arms", type=params.TEXT, default="a,a0,b,b+", show_default=True,
+              help="Which reference arms to measure: (a) base with tags, (a0) base with the trigger, "
+                   "(b) seed LoRA, (b+) seed LoRA with tags.")
 @click.option("--bootstrap", is_flag=True, help="Also run the whole method per character: arm (c).")
+@click.option("--curator", type=click.Choice(["assist", "careful"]), default="assist", show_default=True,
+              help="Who curates in arm (c): the product's assist, or a careful person SIMULATED by the "
+                   "lab's reader (benchmark only; the product never uses the reader).")
+@click.option("--set", "levers", type=params.TEXT, multiple=True, metavar="KEY=VALUE",
+              help="A setting of arm (c)'s workspace, e.g. bootstrap.candidate_weight=0.8 or "
+                   "training.character.max_train_steps=400 (repeatable).")
 @click.option("--jobs", type=params.ints(1, 256), default=1, show_default=True,
               help="Processes, characters split between them (a GPU is mostly idle with one).")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: best available).")
 @json_option
-def eval_cmd(out: Path, characters: int, seeds: int, views: str, lora_steps: int, style_weights: str,  # type: ignore[no-untyped-def]
-             no_style: bool, bootstrap: bool, jobs: int, device: str | None, as_json: bool) -> None:
-    """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds), style survival."""
+def eval_cmd(out: Path, characters: int, pick: str | None, seeds: int, views: str, lora_steps: int,  # type: ignore[no-untyped-def]
+             style_weights: str, no_style: bool, reference_arms: str, bootstrap: bool, curator: str,
+             levers: tuple[str, ...], jobs: int, device: str | None, as_json: bool) -> None:
+    """Fidelity benchmark: per-view accuracy of base, seed LoRA (and bootstrap rounds with their
+    yield), style survival."""
     from lorastrap.lab.arms import FidelityConfig
     from lorastrap.lab.eval import run_fidelity
     from lorastrap.lab.eval_parallel import run_fidelity_parallel
     from lorastrap.lab.loras import LoraRecipe
+    from lorastrap.lab.world import HELD_OUT, VIEWS
     from lorastrap.models.threads import use_small_model_threads
 
     if device in (None, "cpu"):
         use_small_model_threads()
     weights = tuple(parse_floats(style_weights, "--style-weights"))
-    cfg = FidelityConfig(characters=characters, seeds=seeds, device=device, style_weights=weights,
-                         views=tuple(v.strip() for v in views.split(",") if v.strip()),
-                         recipe=LoraRecipe(steps=lora_steps))
+    indices = None
+    if pick:
+        try:
+            indices = tuple(int(i) for i in pick.split(",") if i.strip())
+        except ValueError:
+            indices = ()
+        if not indices or any(not 0 <= i < len(HELD_OUT) for i in indices) or len(set(indices)) != len(indices):
+            raise click.BadParameter(f"give distinct indices 0-{len(HELD_OUT) - 1}, e.g. 1,2,9", param_hint="--pick")
+    arms = tuple(a.strip() for a in reference_arms.split(",") if a.strip())
+    if not set(arms) <= {"a", "a0", "b", "b+"}:
+        raise click.BadParameter("choose from a, a0, b, b+", param_hint="--reference-arms")
+    cfg = FidelityConfig(characters=len(indices) if indices else characters, seeds=seeds, device=device,
+                         style_weights=weights, views=tuple(v.strip() for v in views.split(",") if v.strip()),
+                         recipe=LoraRecipe(steps=lora_steps), character_indices=indices, reference_arms=arms)
     hook = None
+    if (curator != "assist" or levers) and not bootstrap:
+        raise click.UsageError("--curator and --set change arm (c): add --bootstrap")
     if bootstrap:
-        from lorastrap.demo import lab_bootstrap_arm as hook
+        from lorastrap.lab.method_arm import LabMethodArm, MethodSettings, check_settings, parse_levers
+
+        extra_bootstrap, extra_training = parse_levers(levers)
+        settings = MethodSettings(curator=curator, bootstrap=extra_bootstrap, training=extra_training)
+        check_settings(settings, VIEWS)
+        hook = LabMethodArm(settings)
     if jobs > 1:
         report = run_fidelity_parallel(out, cfg, jobs, bootstrap=hook, style_survival=not no_style,
                                        progress=not as_json)

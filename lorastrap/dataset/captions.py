@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lorastrap.config import BootstrapSettings
 from lorastrap.tags import join_tags, parse_tags
 
 POLICIES = ("style", "character")
@@ -30,6 +31,23 @@ def caption_for(
     else:
         raise ValueError(f"unknown caption policy {policy!r}")
     return join_tags(parse_tags(tags))
+
+
+def caption_policy(settings: BootstrapSettings, kind: str) -> str:
+    """The caption policy of a dataset kind: a character round with `character_captions =
+    "dropout"` keeps the identity tags (they are dropped at training time instead)."""
+    if kind == "character" and settings.character_captions == "dropout":
+        return "style"
+    return kind
+
+
+def prompt_policy(settings: BootstrapSettings, kind: str) -> str:
+    """How a LoRA of `kind` is prompted: style rounds with trigger + identity tags, as they were
+    captioned; the character LoRA by `character_prompt` ("tags": trigger + identity tags,
+    "trigger": the trigger alone)."""
+    if kind == "character" and settings.character_prompt == "trigger":
+        return caption_policy(settings, kind)
+    return "style"
 
 
 def sidecar_path(image_path: Path) -> Path:

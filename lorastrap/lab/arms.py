@@ -26,6 +26,7 @@ class FidelityConfig:
     style_loras: tuple[str, ...] = ("pixel art", "cel shading")
     style_weights: tuple[float, ...] = (0.5, 0.75, 1.0)
     character_indices: tuple[int, ...] | None = None  # which held-out characters (default: the first `characters`)
+    reference_arms: tuple[str, ...] = ("a", "a0", "b", "b+")  # which of (a), (a0), (b), (b+) to measure
     device: str | None = None
 
 

@@ -73,7 +73,10 @@ def fidelity_table(per_arm: dict[str, list[dict]], views: Sequence[str], spread:
 
 
 def _summary(cfg: FidelityConfig, chars: Sequence[Character], per_arm: dict[str, list[dict]],
-             gen: LabGenerator, t0: float) -> tuple[dict, str]:
+             gen: LabGenerator, t0: float, yields: dict[str, list[dict]] | None = None,
+             method: dict | None = None) -> tuple[dict, str]:
+    from lorastrap.lab.eval_yield import yield_table
+
     results = {"config": asdict(cfg) | {"recipe": asdict(cfg.recipe)},
                "characters": [c.slug for c in chars],
                "views": list(cfg.views),
@@ -81,7 +84,13 @@ def _summary(cfg: FidelityConfig, chars: Sequence[Character], per_arm: dict[str,
                "machine": f"{platform.machine()}, device {gen.gen.device}",
                "seconds": round(time.perf_counter() - t0, 1)}
     tables = "## Character fidelity per view: all-attribute (identity) accuracy\n\n"
-    return results, tables + fidelity_table(per_arm, cfg.views)
+    tables += fidelity_table(per_arm, cfg.views)
+    if method is not None:
+        results["method"] = method
+    if yields:
+        results["yield"] = yields
+        tables += "\n" + yield_table(yields)
+    return results, tables
 
 
 def _write(out_dir: Path, results: dict, tables: str) -> None:
@@ -107,9 +116,12 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
     indices = list(cfg.character_indices or range(cfg.characters))
     chars = [HELD_OUT[i] for i in indices]
     per_arm: dict[str, list[dict]] = {}
+    yields: dict[str, list[dict]] = {}
+    settings = getattr(bootstrap, "settings", None)
+    method = asdict(settings) if settings is not None else None
     char_loras: dict[str, Path] = {}
     sheets = []
-    results, tables = _summary(cfg, [], per_arm, gen, t0)
+    results, tables = _summary(cfg, [], per_arm, gen, t0, yields, method)
     for done, (index, c) in enumerate(zip(indices, chars)):
         say = (lambda m: print(f"[lab eval] {c.slug}: {m}", flush=True)) if progress else (lambda m: None)
         seeds = seed_images(c, cfg.seed_images, cfg.style, seed=index)
@@ -121,16 +133,21 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
             img.save(seed_paths[-1])
         say("training the seed LoRA (b)")
         lora_b = seed_lora(c, seeds, cfg.style, work / c.slug, cfg.recipe)
-        arms = [Arm("(a) base, tags spelled out", None, tags_prompt),
-                Arm("(a0) base, trigger only", None, trigger_prompt),
-                Arm("(b) seed LoRA, trigger", lora_b, trigger_prompt),
-                Arm("(b+) seed LoRA, trigger + tags", lora_b, trigger_tags_prompt)]
+        arms = [arm for key, arm in (("a", Arm("(a) base, tags spelled out", None, tags_prompt)),
+                                     ("a0", Arm("(a0) base, trigger only", None, trigger_prompt)),
+                                     ("b", Arm("(b) seed LoRA, trigger", lora_b, trigger_prompt)),
+                                     ("b+", Arm("(b+) seed LoRA, trigger + tags", lora_b, trigger_tags_prompt)))
+                if key in cfg.reference_arms]
         char_loras[c.slug] = lora_b
         if bootstrap is not None:
-            for name, path in bootstrap(c, seed_paths, trigger_for(c), work / c.slug / "bootstrap"):
+            run = bootstrap(c, seed_paths, trigger_for(c), work / c.slug / "bootstrap")
+            if getattr(run, "rounds", None):
+                yields[c.slug] = run.rounds  # type: ignore[union-attr]
+            for name, path in run:
                 style_round = name.startswith("style")
-                arms.append(Arm(f"(c) {name}" + (", trigger + tags" if style_round else ", trigger"), Path(path),
-                                trigger_tags_prompt if style_round else trigger_prompt))
+                if not style_round:  # the final LoRA both ways: trigger alone, and with the tags
+                    arms.append(Arm(f"(c) {name}, trigger", Path(path), trigger_prompt))
+                arms.append(Arm(f"(c) {name}, trigger + tags", Path(path), trigger_tags_prompt))
                 char_loras[c.slug] = Path(path)  # the last one is the final character LoRA
         for arm in arms:
             adapter = Arm(f"{c.slug}:{arm.name}", arm.lora, arm.prompt)
@@ -139,7 +156,7 @@ def run_fidelity(out_dir: Path, cfg: FidelityConfig | None = None, *,
             per_arm.setdefault(arm.name, []).append(result)
             say(f"{arm.name}: " + ", ".join(f"{v} {result[v]['all']:.2f}" for v in cfg.views))
         # written after every character, so a run cut short still leaves its numbers
-        results, tables = _summary(cfg, chars[: done + 1], per_arm, gen, t0)
+        results, tables = _summary(cfg, chars[: done + 1], per_arm, gen, t0, yields, method)
         _write(out_dir, results, tables)
     contact_sheet([img for row in sheets for img in row], cols=len(cfg.views) * 2).save(out_dir / "arms.png")
     if style_survival and cfg.style_loras:

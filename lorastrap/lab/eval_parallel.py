@@ -41,6 +41,12 @@ def merge_results(parts: Sequence[dict]) -> tuple[dict, str]:
             merged["arms"].setdefault(arm, []).extend(rows)
     tables = "## Character fidelity per view: all-attribute (identity) accuracy\n\n"
     tables += fidelity_table(merged["arms"], views)
+    yields = {slug: rows for p in parts for slug, rows in p.get("yield", {}).items()}
+    if yields:
+        from lorastrap.lab.eval_yield import yield_table
+
+        merged["yield"] = yields
+        tables += "\n" + yield_table(yields)
     styled = [p for p in parts if p.get("style_survival")]
     if styled:
         total = sum(len(p["characters"]) for p in styled)

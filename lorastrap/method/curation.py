@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lorastrap.dataset.captions import caption_for, read_sidecar
+from lorastrap.dataset.captions import caption_for, caption_policy, read_sidecar
 from lorastrap.dataset.sources import source_items, view_tags
 from lorastrap.dataset.versions import ItemSpec, create_version
 from lorastrap.image_store import find_image, store_image
@@ -80,9 +80,10 @@ def build_items(
     """Seed items + curated items, captioned by `kind`'s policy (a sidecar .txt wins)."""
     identity = identity_tags(character)
     repeats = ws.config.bootstrap.seed_repeats
+    policy = caption_policy(ws.config.bootstrap, kind)
     items: dict[int, ItemSpec] = {}
     for img, variable in source_items(s, character):
-        items[img.id] = ItemSpec(img.id, caption_for(kind, character.trigger, identity, variable), repeats)
+        items[img.id] = ItemSpec(img.id, caption_for(policy, character.trigger, identity, variable), repeats)
     report: dict[str, list[str]] = {"edited": [], "imported": [], "ignored": []}
     images, ignored = curated_files(ws.curated_dir(character.slug))
     report["ignored"] = [p.name for p in ignored]
@@ -92,7 +93,7 @@ def build_items(
             report[how].append(path.name)
         if row.id in items:
             continue
-        caption = read_sidecar(path) or caption_for(kind, character.trigger, identity, view_tags(row))
+        caption = read_sidecar(path) or caption_for(policy, character.trigger, identity, view_tags(row))
         if not caption.startswith(character.trigger):
             caption = f"{character.trigger}, {caption}"
         items[row.id] = ItemSpec(row.id, caption, 1)

@@ -35,11 +35,14 @@ def generate_candidates(
     lora_id: int | None = None, out_dir: Path | None = None, extra_prompt: str = "",
     negative: str | None = None, *, plan: Sequence[PlannedImage] | None = None,
     round_no: int | None = None, steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG,
-    weight: float = 1.0, sampler: str = "ddim", progress: bool = True,
+    weight: float = 1.0, sampler: str = "ddim", progress: bool = True, prompt_policy: str | None = None,
 ) -> list[Path]:
     """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
-    (default candidates/r<round>/), and register each as a `generated` image."""
+    (default candidates/r<round>/), and register each as a `generated` image.
+
+    `prompt_policy` "style" spells the identity tags out, "character" leaves them to the trigger
+    (default: how the workspace prompts a LoRA of that kind, `dataset.captions.prompt_policy`)."""
     from lorastrap.models.base import resolve_base_model
     from lorastrap.models.generation import Generator, GenRequest, save_generated
 
@@ -56,7 +59,11 @@ def generate_candidates(
         if per_view < 1 or not chosen:
             raise UserError("nothing to generate: give at least one view and --per-view ≥ 1")
         plan = [PlannedImage(v, seed + i) for v in chosen for i in range(per_view)]
-    policy = "character" if info["lora"] and info["lora"][2] == "character" else "style"
+    from lorastrap.dataset.captions import prompt_policy as policy_of
+
+    policy = prompt_policy or policy_of(ws.config.bootstrap, info["lora"][2] if info["lora"] else "style")
+    if policy not in ("style", "character"):
+        raise UserError(f"unknown prompt policy {policy!r}; choose style or character")
     neg = negative if negative is not None else join_tags(
         parse_tags([ws.config.bootstrap.negative_prompt, *info["negative_tags"]]))
     extra = parse_tags([*carried, *(parse_tags(extra_prompt) if extra_prompt else [])])

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from lorastrap.dataset.sources import seed_images
+from lorastrap.method.check import recommendation
 from lorastrap.queries import get_character
 from lorastrap.workspace import Workspace
 from registry.models import DatasetVersion, Lora
@@ -34,8 +35,13 @@ def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
                 "rank": (l.hyperparams or {}).get("rank"), "alpha": (l.hyperparams or {}).get("alpha"),
                 "learning_rate": (l.hyperparams or {}).get("learning_rate"),
                 "base_model": l.base_model, "created_at": l.created_at.isoformat(timespec="seconds"),
+                "check": ((l.metrics or {}).get("check") or {}).get("mean"), "recommended": False,
                 "children": [],
             }
+        best = recommendation([{"id": l.id, "name": l.name, "kind": l.kind, "round": l.round,
+                                "metrics": l.metrics} for l in loras])
+        if best:
+            nodes[best["id"]]["recommended"] = True
         roots: list[dict[str, Any]] = []
         for l in loras:
             parent = nodes.get(l.parent_lora_id or -1)
@@ -52,7 +58,9 @@ def _text_lines(node: dict[str, Any], prefix: str, last: bool) -> list[str]:
     label = f"{node['kind']}" + (f" r{node['round']}" if node["kind"] == "style" and node["round"] else "")
     line = (f"{prefix}{'└─ ' if last else '├─ '}{label}  #{node['id']} {node['name']}  "
             f"dataset {node['dataset'] or '-'} ({node['images'] if node['images'] is not None else '?'} images)"
-            + ("" if node["status"] == "ready" else f"  [{node['status']}]"))
+            + ("" if node["status"] == "ready" else f"  [{node['status']}]")
+            + (f"  check {node['check']:.2f}" if node.get("check") is not None else "")
+            + ("  ★ the check prefers it" if node.get("recommended") else ""))
     lines = [line]
     child_prefix = prefix + ("   " if last else "│  ")
     for i, child in enumerate(node["children"]):
@@ -69,7 +77,8 @@ def render_lineage(tree: dict[str, Any], fmt: str = "text") -> str:
 
         def walk(node: dict[str, Any], parent: str) -> None:
             nid = f"lora{node['id']}"
-            out.append(f'  {nid} [label="{node["kind"]} #{node["id"]}\\n{node["dataset"]} · {node["images"]} images"];')
+            mark = "\\n★ the check prefers it" if node.get("recommended") else ""
+            out.append(f'  {nid} [label="{node["kind"]} #{node["id"]}\\n{node["dataset"]} · {node["images"]} images{mark}"];')
             out.append(f"  {parent} -> {nid};")
             for child in node["children"]:
                 walk(child, nid)

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from lorastrap.dataset.sources import seed_images, view_of
 from lorastrap.dataset.versions import latest_version, version_items
 from lorastrap.images import curated_files
+from lorastrap.method.check import recommendation
+from lorastrap.method.yields import ViewYield, candidate_yield
 from lorastrap.tags import parse_tags
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
@@ -37,9 +39,14 @@ class StageStatus:
     reason: str
     next_command: str
     view_coverage: dict[str, int] = field(default_factory=dict)
+    # per view over all rounds: candidates generated, passed by the assist's check (None: not
+    # checked), kept in curated/ — what the product knows of each view's yield without a judge
+    candidate_yield: dict[str, dict[str, int | None]] = field(default_factory=dict)
     dataset_version: int | None = None
     loras: list[dict[str, Any]] = field(default_factory=list)
     base_model: str = ""
+    # which LoRA to use, by the assist's check after the character round (method/check.py)
+    recommended: dict[str, Any] | None = None
 
     @property
     def total(self) -> int:
@@ -84,23 +91,36 @@ def view_coverage(s: Session, character: Character, views: list[str]) -> dict[st
     return {v: counts.get(v, 0) for v in [*views, *sorted(set(counts) - set(views))]}
 
 
+def yield_per_view(ws: Workspace, slug: str) -> dict[str, dict[str, int | None]]:
+    """Candidates generated / passed by the assist / kept per view, summed over the rounds."""
+    total: dict[str, ViewYield] = {}
+    for views in candidate_yield(ws, slug).values():
+        for view, row in views.items():
+            t = total.setdefault(view, ViewYield())
+            t.generated += row.generated
+            t.kept += row.kept
+            if row.passed is not None:
+                t.passed = (t.passed or 0) + row.passed
+    order = [v for v in ws.config.bootstrap.views if v in total] + sorted(set(total) - set(ws.config.bootstrap.views))
+    return {v: total[v].as_dict() for v in order}
+
+
 def compute_status(ws: Workspace, s: Session, character: Character) -> StageStatus:
     slug = character.slug
     seeds = len(seed_images(s, character))
     curated = len(curated_files(ws.curated_dir(slug))[0])
     latest = latest_version(s, character)
-    loras = [
-        {"id": l.id, "kind": l.kind, "round": l.round, "name": l.name}
-        for l in s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id))
-    ]
+    rows = list(s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id)))
+    loras = [{"id": l.id, "kind": l.kind, "round": l.round, "name": l.name} for l in rows]
     status = StageStatus(
         slug=slug, stage=character.stage, round=character.round, seed_count=seeds,
         curated_count=curated, threshold=None, next_step="", ready=True, reason="",
         next_command=f"lorastrap bootstrap {slug}",
         view_coverage=view_coverage(s, character, list(ws.config.bootstrap.views)),
-        dataset_version=latest.number if latest else None, loras=loras,
-        base_model=character.base_model or ws.config.workspace.base_model,
+        candidate_yield=yield_per_view(ws, slug), dataset_version=latest.number if latest else None,
+        loras=loras, base_model=character.base_model or ws.config.workspace.base_model,
     )
+    status.recommended = recommendation([{**l, "metrics": r.metrics} for l, r in zip(loras, rows)])
     if character.stage == "character_trained":
         status.next_step = "done: character LoRA trained"
         status.next_command = f"lorastrap export sprites {slug} --engine godot4 --out exports/"

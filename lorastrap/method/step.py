@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lorastrap.dataset.versions import get_version, latest_version
 from lorastrap.kernel.errors import PreconditionFailed
+from lorastrap.method.adaptive import Check
 from lorastrap.method.curation import sync_curated
 from lorastrap.method.stage import StageStatus, compute_status
 from lorastrap.method.view_plan import plan_round
@@ -58,20 +59,46 @@ def _last_lora(ws: Workspace, slug: str, kind: str = "style") -> tuple[int, Path
 
 
 @unit_of_work
-def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, progress: bool = True) -> None:
-    """Candidates for round N with that round's style LoRA, spread over the views the data lacks."""
+def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, progress: bool = True,
+                   check: Check | None = None) -> None:
+    """Candidates for round N with that round's style LoRA, spread over the views the data lacks.
+
+    With `[bootstrap] adaptive = true` (or a `check` given), views short of candidates that pass
+    the check get more, up to `max_candidates_per_round` (method/adaptive.py)."""
     from game_export.contact_sheet import SheetCell, make_contact_sheet, save_contact_sheet
+    from lorastrap.method.adaptive import run_adaptive
     from lorastrap.method.generate import generate_candidates
 
+    settings = ws.config.bootstrap
     with ws.session() as s:
         status = compute_status(ws, s, get_character(s, slug))
     lora = _last_lora(ws, slug)
-    plan = plan_round(slug, round_no, ws.config.bootstrap.candidates_per_round,
-                      list(ws.config.bootstrap.views), status.view_coverage)
+    views = list(settings.views)
+    plan = plan_round(slug, round_no, settings.candidates_per_round, views, status.view_coverage)
     out_dir = ws.candidates_dir(slug, round_no)
-    paths = generate_candidates(ws, slug, plan=plan, lora_id=lora[0] if lora else None,
-                                out_dir=out_dir, round_no=round_no, weight=ws.config.bootstrap.candidate_weight,
-                                progress=progress)
+
+    def generate(batch):  # type: ignore[no-untyped-def]
+        return generate_candidates(
+            ws, slug, plan=batch, lora_id=lora[0] if lora else None, out_dir=out_dir, round_no=round_no,
+            weight=settings.candidate_weight, cfg=settings.candidate_cfg, progress=progress,
+            prompt_policy="character" if settings.candidate_prompt == "trigger" else "style")
+
+    need = _round_need(ws, status, round_no)
+    if (settings.adaptive or check is not None) and need > 0:
+        if check is None:
+            from lorastrap.method.judge import assist_check
+
+            check = assist_check(ws, slug, round_no, lora[1] if lora else None)
+        adaptive = run_adaptive(slug, round_no, plan, need, views, status.view_coverage,
+                                settings.max_candidates_per_round, generate, check)
+        paths = adaptive.paths
+        record_checks(out_dir, adaptive.verdicts)
+        result.messages.append(
+            f"adaptive round: {len(paths)} candidates in {adaptive.batches} batch(es); passing the check per "
+            "view: " + ", ".join(f"{v} {adaptive.passed.get(v, 0)}/{n}" for v, n in adaptive.wanted.items())
+            + (" (cap reached)" if adaptive.capped else ""))
+    else:
+        paths = generate(plan)
     from PIL import Image
 
     cells = []
@@ -86,11 +113,47 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, 
     result.messages.append(f"generated {len(paths)} candidates in {out_dir} (contact sheet: {result.contact_sheet})")
 
 
+def _round_need(ws: Workspace, status: StageStatus, round_no: int) -> int:
+    """Images the round's curation must add to reach the next threshold."""
+    thresholds = ws.config.bootstrap.thresholds
+    return max(0, thresholds[min(round_no, len(thresholds) - 1)] - status.total)
+
+
+def record_checks(folder: Path, verdicts: dict[str, bool]) -> None:
+    """The assist's pass/fail per candidate, beside the round's images (`status` counts them)."""
+    import json
+
+    from lorastrap.kernel.atomic import atomic_write_text
+    from lorastrap.method.yields import VERDICTS_NAME, read_verdicts
+
+    merged = read_verdicts(folder)
+    for name, ok in verdicts.items():
+        merged[name] = {**merged.get(name, {}), "passed": ok}
+    atomic_write_text(folder / VERDICTS_NAME, json.dumps({"candidates": merged}, indent=1))
+
+
+def check_messages(ws: Workspace, slug: str) -> list[str]:
+    """Run the check of the final LoRAs (method/check.py) and say which one to use."""
+    from lorastrap.method.check import check_loras
+
+    checks = check_loras(ws, slug)
+    if not checks:
+        return []
+    lines = [f"checked {c.name}: the assist's judge passed {c.mean:.2f} of its images ("
+             + ", ".join(f"{v} {p:.2f}" for v, p in c.passed.items()) + ")" for c in checks]
+    best = max(checks, key=lambda c: (c.mean, c.kind == "character"))
+    lines.append(f"the check prefers {best.name} (LoRA #{best.lora_id}), prompted like \"{best.prompt}\" "
+                 "(a weak signal: look at the sample grids too)")
+    return lines
+
+
 @unit_of_work
 def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
-                   progress: bool = True, on_step: Callable[[int, float], None] | None = None) -> StepResult:
+                   progress: bool = True, on_step: Callable[[int, float], None] | None = None,
+                   check: Check | None = None) -> StepResult:
     """Run the next step; refuses with the reason when its precondition is not met.
-    `on_step(step, loss)` is called after every training step (a job's progress)."""
+    `on_step(step, loss)` is called after every training step (a job's progress); `check`
+    replaces the assist's check of adaptive rounds (method/adaptive.py)."""
     with ws.session() as s:
         c = get_character(s, name)
         slug, stage, round_no = c.slug, c.stage, c.round
@@ -99,9 +162,9 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
         result.messages.append(f"{slug} is finished: the character LoRA is trained (nothing to do)")
     elif stage == "style_trained":
         result.step = "generate"
-        generate_round(ws, slug, round_no, result, progress)
+        generate_round(ws, slug, round_no, result, progress, check)
     else:
-        _train_next(ws, slug, round_no, stage, auto_curate, progress, result, on_step)
+        _train_next(ws, slug, round_no, stage, auto_curate, progress, result, on_step, check)
     with ws.session() as s:
         result.next_command = compute_status(ws, s, get_character(s, slug)).next_command
     return result
@@ -109,7 +172,7 @@ def bootstrap_step(ws: Workspace, name: str, *, auto_curate: int | None = None,
 
 def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate: int | None,
                 progress: bool, result: StepResult,
-                on_step: Callable[[int, float], None] | None = None) -> None:
+                on_step: Callable[[int, float], None] | None = None, check: Check | None = None) -> None:
     if auto_curate and stage == "candidates":
         from lorastrap.method.assist import auto_curate as keep_best
 
@@ -124,13 +187,13 @@ def _train_next(ws: Workspace, slug: str, round_no: int, stage: str, auto_curate
         status = compute_status(ws, s, get_character(s, slug))
     if not status.ready:
         raise PreconditionFailed(f"cannot {status.next_step} yet: {status.reason}")
-    train_version(ws, slug, None, progress=progress, on_step=on_step, result=result)
+    train_version(ws, slug, None, progress=progress, on_step=on_step, result=result, check=check)
 
 
 @unit_of_work
 def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, progress: bool = True,
                   on_step: Callable[[int, float], None] | None = None, generate: bool = True,
-                  result: StepResult | None = None) -> StepResult:
+                  result: StepResult | None = None, check: Check | None = None) -> StepResult:
     """Train on a dataset version (default the latest) with the method's lineage and stages.
 
     A style version that meets the next threshold starts the next round (its LoRA continues from
@@ -166,8 +229,10 @@ def train_version(ws: Workspace, slug: str, version_no: int | None = None, *, pr
     result.messages.append(f"trained {kind} LoRA #{lora.id} on dataset v{version_no}: {lora.path}")
     if kind == "character":
         _set_stage(ws, slug, "character_trained")
+        if ws.config.bootstrap.check_images_per_view:
+            result.messages += check_messages(ws, slug)
     elif advance:
         _set_stage(ws, slug, "style_trained", new_round)
         if generate:
-            generate_round(ws, slug, new_round, result, progress)
+            generate_round(ws, slug, new_round, result, progress, check)
     return result

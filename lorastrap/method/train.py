@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lorastrap.dataset.captions import caption_for
+from lorastrap.dataset.captions import CLASS_TAGS, caption_for, caption_policy, prompt_policy
 from lorastrap.dataset.kohya import class_token
 from lorastrap.dataset.versions import get_version, latest_version, version_items
 from lorastrap.kernel.errors import PreconditionFailed, UserError
@@ -110,14 +110,18 @@ def train_character_lora(
                      manifest=version.manifest_hash, base=new_base or c.base_model or ws.config.workspace.base_model,
                      round=round_no if round_no is not None else (c.round if kind == "style" else None))
     ref = resolve_base_model(facts["base"], ws.root)
-    cfg = training_config(ws, kind, config_file, {"trigger": facts["trigger"], **overrides})
+    settings = ws.config.bootstrap
+    dropout = {}
+    if kind == "character" and caption_policy(settings, kind) == "style":  # identity tags kept: drop them
+        dropout = {"tag_dropout": settings.identity_dropout, "caption_variants": 16,
+                   "tag_dropout_tags": [t for t in identity if t not in CLASS_TAGS]}
+    cfg = training_config(ws, kind, config_file, {"trigger": facts["trigger"], **dropout, **overrides})
     stem = cfg.output_name or (f"{facts['slug']}-{kind}" + (f"-r{facts['round']}" if kind == "style" and facts["round"] else ""))
     check_output_name(stem)
     out_path = _unique_path(ws.loras_dir(facts["slug"]), stem, facts["version_no"])
     cfg = cfg.with_overrides({"output_name": out_path.stem})
     views = list(ws.config.bootstrap.views)[:SAMPLE_VIEWS]
-    policy = "style" if kind == "style" else "character"
-    prompts = [caption_for(policy, facts["trigger"], identity, [v]) for v in views]
+    prompts = [caption_for(prompt_policy(settings, kind), facts["trigger"], identity, [v]) for v in views]
     metadata = {"lorastrap.character": facts["slug"], "lorastrap.kind": kind,
                 "lorastrap.dataset_version": str(facts["version_no"]),
                 "lorastrap.dataset_manifest_hash": facts["manifest"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 
 def split_tags(caption: str) -> list[str]:
@@ -25,20 +25,26 @@ def with_trigger(caption: str, trigger: str | None) -> list[str]:
 
 
 def caption_variants(caption: str, *, trigger: str | None, keep_tokens: int, shuffle: bool,
-                     count: int, seed: int) -> list[str]:
-    """`count` captions: the first `keep_tokens` tags stay in place, the rest are shuffled.
+                     count: int, seed: int, tag_dropout: float = 0.0,
+                     droppable: Collection[str] = ()) -> list[str]:
+    """`count` captions: the first `keep_tokens` tags stay in place, the rest are shuffled, and
+    with `tag_dropout` each tag in `droppable` (all of the rest when empty) is left out of a variant
+    with that probability (kohya's caption_tag_dropout_rate, limited to chosen tags).
 
-    The first variant is always the caption in its written order.
+    The first variant is always the caption in its written order, every tag in it.
     """
     tags = with_trigger(caption, trigger)
     head, tail = tags[:keep_tokens], tags[keep_tokens:]
     variants = [", ".join(tags)]
-    if shuffle and len(tail) > 1:
+    drop = set(droppable or tail) if tag_dropout > 0 else set()
+    if (shuffle and len(tail) > 1) or drop & set(tail):
         rng = random.Random(f"{seed}:{caption}")
         for _ in range(count - 1):
             shuffled = tail[:]
-            rng.shuffle(shuffled)
-            variants.append(", ".join(head + shuffled))
+            if shuffle:
+                rng.shuffle(shuffled)
+            kept = [t for t in shuffled if t not in drop or rng.random() >= tag_dropout]
+            variants.append(", ".join(head + kept))
     return variants
 
 

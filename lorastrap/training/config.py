@@ -63,6 +63,8 @@ class TrainConfig:
     shuffle_tags: bool = True
     caption_dropout: float = 0.05
     caption_variants: int = 8  # shuffled captions pre-encoded per image when the TE is frozen
+    tag_dropout: float = 0.0  # each droppable tag is left out of a caption variant this often
+    tag_dropout_tags: tuple[str, ...] = ()  # the droppable tags (empty: every tag but the kept ones)
     # caching and speed
     cache_latents: bool = True
     cache_text: bool = True
@@ -81,6 +83,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.target_modules = tuple(self.target_modules)
         self.text_encoder_targets = tuple(self.text_encoder_targets)
+        self.tag_dropout_tags = tuple(self.tag_dropout_tags)
         floats = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if isinstance(getattr(self, f.name), float)}
         checks = [
@@ -113,6 +116,7 @@ class TrainConfig:
             (self.lr_scheduler in LR_SCHEDULERS, f"lr_scheduler must be one of {LR_SCHEDULERS}"),
             (0.0 <= self.caption_dropout < 1.0, "caption_dropout must be in [0, 1)"),
             (self.caption_variants >= 1, "caption_variants must be at least 1"),
+            (0.0 <= self.tag_dropout < 1.0, "tag_dropout must be in [0, 1)"),
             (self.prediction_type in (None, "epsilon", "v_prediction"),
              "prediction_type must be epsilon or v_prediction"),
             (self.resolution is None or (8 <= self.resolution <= 8192 and self.resolution % 8 == 0),
@@ -130,6 +134,7 @@ class TrainConfig:
         out = dataclasses.asdict(self)
         out["target_modules"] = list(self.target_modules)
         out["text_encoder_targets"] = list(self.text_encoder_targets)
+        out["tag_dropout_tags"] = list(self.tag_dropout_tags)
         return out
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "TrainConfig":

@@ -157,7 +157,8 @@ def prepare_data(items: Sequence[TrainItem], cfg: TrainConfig, *, resolution: in
     samples = []
     for i, it in enumerate(items):
         variants = caption_variants(it.caption, trigger=cfg.trigger, keep_tokens=cfg.keep_tokens,
-                                    shuffle=cfg.shuffle_tags, count=cfg.caption_variants, seed=cfg.seed)
+                                    shuffle=cfg.shuffle_tags, count=cfg.caption_variants, seed=cfg.seed,
+                                    tag_dropout=cfg.tag_dropout, droppable=cfg.tag_dropout_tags)
         ids = [index.setdefault(v, len(index)) for v in variants]
         samples.append(Sample(buckets[i], latents[i], tids[i], ids, max(1, it.repeats)))
     captions = list(index)

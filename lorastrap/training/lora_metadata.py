@@ -110,6 +110,7 @@ def build_metadata(facts: RunFacts, config: Mapping, extra: Mapping[str, str] = 
         "ss_shuffle_caption": str(config.get("shuffle_tags")),
         "ss_keep_tokens": str(config.get("keep_tokens")),
         "ss_caption_dropout_rate": str(config.get("caption_dropout")),
+        "ss_caption_tag_dropout_rate": str(config.get("tag_dropout", 0.0)),
         "ss_flip_aug": str(config.get("flip")),
         "ss_enable_bucket": str(config.get("enable_buckets")),
         "ss_num_train_images": str(sum(r for _, _, r in facts.images)),

@@ -44,5 +44,20 @@ def test_pretrain_and_eval_document_their_options():
     for option in ("--out", "--time-budget-s", "--vae-steps", "--unet-steps", "--resume", "--device"):
         assert option in text
     text = runner.invoke(lab, ["eval", "--help"]).output
-    for option in ("--characters", "--seeds", "--views", "--lora-steps", "--no-style"):
+    for option in ("--characters", "--seeds", "--views", "--lora-steps", "--no-style", "--pick", "--curator",
+                   "--set", "--reference-arms"):
         assert option in text
+    assert "SIMULATED" in text  # the careful curator is labelled as the benchmark's simulation
+
+
+def test_eval_refuses_bad_levers_before_any_work(tmp_path):
+    runner = CliRunner()
+    cases = [(["--pick", "1,12"], "--pick"), (["--pick", "1,1"], "--pick"), (["--curator", "careful"], "--bootstrap"),
+             (["--bootstrap", "--set", "bootstrap.nope=1"], "unknown setting"),
+             (["--bootstrap", "--set", "bootstrap.candidate_prompt=words"], "candidate_prompt"),
+             (["--bootstrap", "--set", "training.character.bogus=1"], "bogus"),
+             (["--reference-arms", "a,z"], "--reference-arms")]
+    for args, message in cases:
+        result = runner.invoke(lab, ["eval", "--out", str(tmp_path / "out"), *args])
+        assert result.exit_code != 0 and message in (result.output + str(result.exception)), args
+    assert not (tmp_path / "out").exists()

@@ -59,6 +59,23 @@ def test_trigger_first_shuffle_and_tag_frequency() -> None:
     assert freq == {"10_x": {"smile": 2, "solo": 1, "x": 2}}
 
 
+def test_tag_dropout_leaves_out_only_the_droppable_tags() -> None:
+    caption = "eiei, 1girl, red hair, green dress, from side"
+    variants = caption_variants(caption, trigger="eiei", keep_tokens=1, shuffle=True, count=200, seed=3,
+                                tag_dropout=0.5, droppable=("red hair", "green dress"))
+    assert variants[0] == caption  # the written caption stays one of the variants
+    kept = [set(v.split(", ")) for v in variants[1:]]
+    assert all({"eiei", "1girl", "from side"} <= k and all(v.startswith("eiei, ") for v in variants) for k in kept)
+    share = sum("red hair" in k for k in kept) / len(kept)
+    assert 0.35 < share < 0.65 and any("green dress" not in k for k in kept)
+    assert variants == caption_variants(caption, trigger="eiei", keep_tokens=1, shuffle=True, count=200, seed=3,
+                                        tag_dropout=0.5, droppable=("red hair", "green dress"))
+    # without shuffling, dropout alone still makes variants
+    plain = caption_variants("a, b, c", trigger=None, keep_tokens=1, shuffle=False, count=20, seed=1,
+                             tag_dropout=0.5, droppable=("c",))
+    assert {"a, b", "a, b, c"} == set(plain)
+
+
 def test_data_order_is_deterministic_and_bucket_homogeneous() -> None:
     import torch
 
