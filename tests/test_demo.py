@@ -42,6 +42,8 @@ def test_small_demo_runs_the_method_and_exports_sprites(tmp_path: Path, cli_run)
     for round_dir in ("r1", "r2"):
         verdicts = json.loads((slug_dir / "candidates" / round_dir / "assist.json").read_text())["candidates"]
         assert verdicts and all("margins" in v and "passed" in v for v in verdicts.values())
+        # refereed by round 1's LoRA (the seed images alone), not by what later rounds kept
+        assert {v["judge"] for v in verdicts.values()} == {"neko-style-r1.safetensors"}
     # ... status knows each view's yield without the lab's reader, and which LoRA to use
     assert sum(y["generated"] for y in status["candidate_yield"].values()) >= 8
     assert status["recommended"]["kind"] in ("style", "character") and status["recommended"]["prompt"]

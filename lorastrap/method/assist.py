@@ -4,7 +4,7 @@
 Two rankings (`[bootstrap] assist`):
 - `judge` (default): the diffusion model itself asks each candidate whether its prompt explains it
   better than the prompt with one identity attribute or the view changed (lorastrap.method.judge);
-  needs no weights beyond the base model and the round's LoRA. On the lab's round candidates it
+  needs no weights beyond the base model and style round 1's LoRA. On the lab's round candidates it
   ranks right ones above wrong ones with AUC 0.88-0.90 against the lab's reader (docs/fidelity.md).
 - `similarity`: likeness to the seed + curated set with a pluggable embedder (lorastrap.models.embedding);
   without local CLIP weights the model-free colour/structure fallback, which is weak (AUC 0.61 on
@@ -78,9 +78,9 @@ def rank_candidates(
     cand = embedder.embed(_load(paths))
     verdicts = {}
     if assist == "judge":
-        from lorastrap.method.judge import judge_round, round_lora
+        from lorastrap.method.judge import judge_round, referee_lora
 
-        verdicts = judge_round(ws, slug, round_no, paths, round_lora(ws, slug, round_no))
+        verdicts = judge_round(ws, slug, round_no, paths, referee_lora(ws, slug, round_no))
         scores = np.array([verdicts[p.name].score for p in paths])
     else:
         sims = cosine_similarity(cand, embedder.embed(_load(reference_paths(ws, slug))))

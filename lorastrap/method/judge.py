@@ -1,6 +1,7 @@
 """The curation assist's judge on a workspace: each candidate of a round is asked, with the
-workspace's base model and the round's LoRA, whether its prompt explains it better than the same
-prompt with one identity attribute or the view changed (lorastrap.models.judge).
+workspace's base model and a referee LoRA (style round 1's: `referee_lora`), whether its prompt
+explains it better than the same prompt with one identity attribute or the view changed
+(lorastrap.models.judge).
 
 Verdicts are kept beside the round's images (`candidates/rN/assist.json`, by file name and content
 hash), so ranking, adaptive rounds and `status` judge each candidate once.
@@ -18,7 +19,7 @@ from lorastrap.workspace import Workspace
 
 
 
-# The round's LoRA judges at this weight, whatever weight drew the candidates: measured on the
+# The referee LoRA judges at this weight, whatever weight drew the candidates: measured on the
 # lab's candidates, AUC 0.90 at 0.6 against 0.84 at 1.0 (docs/fidelity.md).
 JUDGE_WEIGHT = 0.6
 
@@ -96,6 +97,15 @@ def round_lora(ws: Workspace, slug: str, round_no: int) -> Path | None:
     with ws.session(write=False) as s:
         rows = [r for r in ready_loras(s, get_character(s, slug), ("style",)) if r.round == round_no]
         return ws.abs(rows[-1].file_path) if rows else None
+
+
+def referee_lora(ws: Workspace, slug: str, round_no: int) -> Path | None:
+    """The LoRA that judges round `round_no`'s candidates: style round 1's, trained on the seed
+    images alone — the images the person vouched for — not the round's own LoRA, which learnt
+    whatever earlier rounds kept. Measured on the lab's round-2 candidates (docs/fidelity.md): where
+    round 1 kept swapped colours, the assist picked 8 of 18 right with round 1's LoRA as referee
+    against 4 of 18 with round 2's; where every kept image was right, 10 of 18 both ways."""
+    return round_lora(ws, slug, 1) or round_lora(ws, slug, round_no)
 
 
 def assist_check(ws: Workspace, slug: str, round_no: int, lora_path: Path | None):  # type: ignore[no-untyped-def]

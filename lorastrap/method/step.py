@@ -86,9 +86,9 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, 
     need = _round_need(ws, status, round_no)
     if (settings.adaptive or check is not None) and need > 0:
         if check is None:
-            from lorastrap.method.judge import assist_check
+            from lorastrap.method.judge import assist_check, referee_lora
 
-            check = assist_check(ws, slug, round_no, lora[1] if lora else None)
+            check = assist_check(ws, slug, round_no, referee_lora(ws, slug, round_no))
         adaptive = run_adaptive(slug, round_no, plan, need, views, status.view_coverage,
                                 settings.max_candidates_per_round, generate, check)
         paths = adaptive.paths

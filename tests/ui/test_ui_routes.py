@@ -304,7 +304,8 @@ def test_the_servers_worker_streams_progress_cancels_and_hands_back_on_stop(ui_w
     h = {**JSON, "x-csrf-token": app.state.guard.csrf_token}
     with TestClient(app, base_url=LOCAL) as c:
         job_id = c.post("/c/kitsune/run", data={}, headers=h).json()["job"]
-        view = wait_until(lambda: (v := c.get(f"/jobs/{job_id}").json())["done"] and v["done"] >= 2 and v, 60)
+        # 3 of 5000 steps: the first step whose percent (one decimal) is above 0.0
+        view = wait_until(lambda: (v := c.get(f"/jobs/{job_id}").json())["done"] and v["done"] >= 3 and v, 60)
         assert (view["status"], view["phase"], view["total"]) == ("running", "training", 5000)
         assert view["loss"] is not None and 0 < view["percent"] < 100
         assert c.post(f"/jobs/{job_id}/cancel", data={}, headers=h).status_code == 200
