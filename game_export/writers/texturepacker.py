@@ -2,7 +2,7 @@
 
 One JSON file per page (TexturePacker's multipack convention; `meta.related_multi_packs` names
 the others). What the consumers read, checked in their source and by running them in the suite
-(tests/test_export_web_engines.py):
+(tests/game_export/test_export_web_engines.py):
 - PixiJS 8 `Spritesheet.parse`: `frame`, `rotated`, `trimmed`, `sourceSize`, `spriteSourceSize`,
   `anchor` (the default anchor of the frame's texture; Pixi ignores `pivot`) and the top-level
   `animations` map (animation → frame names); `meta.scale` sets the resolution.

@@ -47,31 +47,24 @@ def _candidates(ws: Workspace, slug: str) -> list[tuple[int, str, str, int | Non
 def check_loras(ws: Workspace, slug: str, per_view: int | None = None) -> list[LoraCheck]:
     """Judge `per_view` images per configured view of each LoRA; store the result in the LoRA's
     metrics (`check`) and return it. Same seeds for every LoRA."""
-    from lorastrap.dataset.captions import CLASS_TAGS, caption_for, prompt_policy
-    from lorastrap.dataset.sources import carried_seed_tags
-    from lorastrap.method.judge import JUDGE_WEIGHT, round_lora
+    from lorastrap.dataset.captions import caption_for, prompt_policy
+    from lorastrap.method.judge import JUDGE_WEIGHT, asked_of, round_lora
     from lorastrap.method.view_plan import round_seed
     from lorastrap.models.base import resolve_base_model
     from lorastrap.models.generation import Generator, GenRequest
-    from lorastrap.models.judge import DiffusionJudge, build_questions
-    from lorastrap.queries import get_character, get_lora
-    from lorastrap.tags import identity_tags, parse_tags
+    from lorastrap.models.judge import DiffusionJudge
+    from lorastrap.queries import get_lora
 
     settings = ws.config.bootstrap
     n = settings.check_images_per_view if per_view is None else per_view
-    views = list(settings.views)
-    with ws.session(write=False) as s:
-        c = get_character(s, slug)
-        trigger, identity = c.trigger, identity_tags(c)
-        carried = carried_seed_tags(s, c, views)
-        base = c.base_model or ws.config.workspace.base_model
+    asked = asked_of(ws, slug)
+    views, trigger, identity, carried = asked.views, asked.trigger, asked.identity, asked.carried
     loras = _candidates(ws, slug)
     referee = round_lora(ws, slug, 1)
     if n < 1 or not loras:
         return []
-    asked_identity = [t for t in identity if t not in CLASS_TAGS]
     results: list[LoraCheck] = []
-    with Generator(resolve_base_model(base, ws.root)) as gen:
+    with Generator(resolve_base_model(asked.base_model, ws.root)) as gen:
         for lora_id, name, kind, round_no, path in loras:
             gen.add_lora(path, f"check{lora_id}")
         if referee is not None:
@@ -86,11 +79,7 @@ def check_loras(ws: Workspace, slug: str, per_view: int | None = None) -> list[L
             images = [g.image for g in gen.generate(requests)]
             # round 1's LoRA (seed images only) judges, at the weight candidates are judged with
             gen.set_weights({"referee": JUDGE_WEIGHT} if referee is not None else {})
-            questions = []
-            for r in requests:
-                tags = parse_tags(caption_for("style", trigger, identity, [r.view or "", *carried]))
-                questions.append(build_questions(tags, asked_identity, r.view, views))
-            verdicts = judge.judge(images, questions)
+            verdicts = judge.judge(images, [asked.questions(r.view or "") for r in requests])
             passed = {v: sum(x.passed for r, x in zip(requests, verdicts) if r.view == v) / n for v in views}
             results.append(LoraCheck(lora_id, name, kind, round_no, requests[0].prompt, passed,
                                      sum(passed.values()) / len(passed)))

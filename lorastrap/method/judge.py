@@ -10,14 +10,12 @@ hash), so ranking, adaptive rounds and `status` judge each candidate once.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lorastrap.models.judge import DEFAULT_TIMESTEPS, DiffusionJudge, Verdict, build_questions
 from lorastrap.workspace import Workspace
-
-
 
 # The referee LoRA judges at this weight, whatever weight drew the candidates: measured on the
 # lab's candidates, AUC 0.90 at 0.6 against 0.84 at 1.0 (docs/fidelity.md).
@@ -28,28 +26,51 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+@dataclass
+class Asked:
+    """What the judge asks of a character's images: its trigger and identity, the seed tags carried
+    into every prompt, its base model and the workspace's views."""
+
+    trigger: str
+    identity: list[str]
+    carried: list[str]
+    base_model: str
+    views: list[str]
+
+    def questions(self, view: str):  # type: ignore[no-untyped-def]
+        """The judge's questions for an image drawn for `view` (prompted the style rounds' way)."""
+        from lorastrap.dataset.captions import CLASS_TAGS, caption_for
+        from lorastrap.tags import parse_tags
+
+        tags = parse_tags(caption_for("style", self.trigger, self.identity, [view, *self.carried]))
+        return build_questions(tags, [t for t in self.identity if t not in CLASS_TAGS], view, self.views)
+
+
+def asked_of(ws: Workspace, slug: str) -> Asked:
+    from lorastrap.dataset.sources import carried_seed_tags
+    from lorastrap.queries import get_character
+    from lorastrap.tags import identity_tags
+
+    views = list(ws.config.bootstrap.views)
+    with ws.session(write=False) as s:
+        c = get_character(s, slug)
+        return Asked(c.trigger, identity_tags(c), carried_seed_tags(s, c, views),
+                     c.base_model or ws.config.workspace.base_model, views)
+
+
 def judge_round(ws: Workspace, slug: str, round_no: int, paths: Sequence[Path],
                 lora_path: Path | None = None) -> dict[str, Verdict]:
     """Verdicts for `paths` (candidates of round `round_no`), from the cache where the file is
     unchanged; new ones are computed with the base model + `lora_path` at JUDGE_WEIGHT."""
     from PIL import Image
 
-    from lorastrap.dataset.captions import CLASS_TAGS, caption_for
-    from lorastrap.dataset.sources import carried_seed_tags
-    from lorastrap.kernel.atomic import atomic_write_text
     from lorastrap.kernel.pngmeta import png_view
-    from lorastrap.method.yields import VERDICTS_NAME
+    from lorastrap.method.yields import read_verdicts, write_verdicts
     from lorastrap.models.base import resolve_base_model
     from lorastrap.models.generation import Generator
-    from lorastrap.queries import get_character
-    from lorastrap.tags import identity_tags, parse_tags
 
     folder = ws.candidates_dir(slug, round_no)
-    cache_path = folder / VERDICTS_NAME
-    try:
-        cache = json.loads(cache_path.read_text(encoding="utf-8")).get("candidates", {})
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_verdicts(folder)
     out: dict[str, Verdict] = {}
     todo: list[tuple[Path, str]] = []
     judge_name = Path(lora_path).name if lora_path else ""
@@ -61,32 +82,22 @@ def judge_round(ws: Workspace, slug: str, round_no: int, paths: Sequence[Path],
         else:
             todo.append((p, digest))
     if todo:
-        views = list(ws.config.bootstrap.views)
-        with ws.session(write=False) as s:
-            c = get_character(s, slug)
-            trigger, identity = c.trigger, identity_tags(c)
-            carried = carried_seed_tags(s, c, views)
-            base = c.base_model or ws.config.workspace.base_model
-        asked_identity = [t for t in identity if t not in CLASS_TAGS]
-        questions = []
-        for p, _ in todo:
-            view = png_view(p) or "front"
-            tags = parse_tags(caption_for("style", trigger, identity, [view, *carried]))
-            questions.append(build_questions(tags, asked_identity, view, views))
+        asked = asked_of(ws, slug)
+        questions = [asked.questions(png_view(p) or "front") for p, _ in todo]
         images = []
         for p, _ in todo:
             with Image.open(p) as im:
                 images.append(im.convert("RGB"))
-        with Generator(resolve_base_model(base, ws.root)) as gen:
+        with Generator(resolve_base_model(asked.base_model, ws.root)) as gen:
             if lora_path is not None:
-                gen.add_lora(Path(lora_path), "round")
-                gen.set_weights({"round": JUDGE_WEIGHT})
+                gen.add_lora(Path(lora_path), "referee")
+                gen.set_weights({"referee": JUDGE_WEIGHT})
             verdicts = DiffusionJudge(gen.pipe, DEFAULT_TIMESTEPS).judge(images, questions)
         for (p, digest), v in zip(todo, verdicts):
             out[p.name] = v
             cache[p.name] = {"sha": digest, "judge": judge_name, "passed": v.passed, "score": round(v.score, 5),
                              "margins": {k: round(m, 5) for k, m in v.margins.items()}, "failed": v.failed}
-        atomic_write_text(cache_path, json.dumps({"candidates": cache}, indent=1))
+        write_verdicts(folder, cache)
     return out
 
 

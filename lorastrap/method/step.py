@@ -121,15 +121,12 @@ def _round_need(ws: Workspace, status: StageStatus, round_no: int) -> int:
 
 def record_checks(folder: Path, verdicts: dict[str, bool]) -> None:
     """The assist's pass/fail per candidate, beside the round's images (`status` counts them)."""
-    import json
-
-    from lorastrap.kernel.atomic import atomic_write_text
-    from lorastrap.method.yields import VERDICTS_NAME, read_verdicts
+    from lorastrap.method.yields import read_verdicts, write_verdicts
 
     merged = read_verdicts(folder)
     for name, ok in verdicts.items():
         merged[name] = {**merged.get(name, {}), "passed": ok}
-    atomic_write_text(folder / VERDICTS_NAME, json.dumps({"candidates": merged}, indent=1))
+    write_verdicts(folder, merged)
 
 
 def check_messages(ws: Workspace, slug: str) -> list[str]:

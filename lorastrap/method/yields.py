@@ -50,6 +50,13 @@ def read_verdicts(folder: Path) -> dict[str, dict]:
         return {}
 
 
+def write_verdicts(folder: Path, verdicts: dict[str, dict]) -> None:
+    """Replace the round folder's verdicts file (atomically)."""
+    from lorastrap.kernel.atomic import atomic_write_text
+
+    atomic_write_text(folder / VERDICTS_NAME, json.dumps({"candidates": verdicts}, indent=1))
+
+
 def candidate_yield(ws: Workspace, slug: str) -> dict[int, dict[str, ViewYield]]:
     """Per round, per view: generated, passed by the assist, kept in curated/ (by file name; a
     candidate kept and then edited keeps its name). Rejected candidates still count as generated."""

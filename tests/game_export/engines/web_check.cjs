@@ -1,4 +1,4 @@
-// Run by tests/test_export_web_engines.py as:
+// Run by tests/game_export/test_export_web_engines.py as:
 //   node web_check.cjs NODE_DIR EXPORT_DIR...
 // NODE_DIR holds node_modules with pixi.js, phaser (4) and phaser3 (npm alias of Phaser 3).
 // For every page JSON in each EXPORT_DIR it prints, as one JSON line, what the engines' own parsers made
