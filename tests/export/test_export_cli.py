@@ -77,3 +77,19 @@ def test_export_from_folder_with_globs_and_errors(workspace, seed_images, cli_ru
     assert model.code == 2 and "isnet-anime.onnx" in model.err
     with workspace.open_registry() as reg, reg.session() as s:
         assert len(list(s.scalars(select(Export)))) == 1  # failed exports leave no row
+
+
+def test_an_animated_frame_is_exported_as_its_first_frame_and_the_command_says_so(
+        workspace, seed_images, cli_run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    slug = _character(workspace, seed_images, cli_run)
+    _frames(tmp_path / "walk")
+    moves = [draw_frame((96, 128), Figure(x=20 + 8 * i, y=8, height=110, colour=(60, 60, 180)))[0] for i in range(2)]
+    moves[0].save(tmp_path / "walk" / "gen_4.gif", save_all=True, append_images=moves[1:], duration=100)
+    out = tmp_path / "game"
+    r = cli_run("export", "sprites", slug, "--from", str(tmp_path / "walk"), "--animation", "walk=gen_*",
+                "--engine", "json", "--out", str(out), "--no-progress")
+    assert r.code == 0, r.err
+    assert "exported 5 frames" in r.out
+    assert "warning: gen_4.gif: animated (2 frames): only the first frame is used" in r.err.splitlines()
+    data = json.loads((out / f"{slug}.json").read_text())
+    assert len(data["animations"]["walk"]) == 5  # the animation counts as one frame, not two

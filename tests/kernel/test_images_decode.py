@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageCms, ImageDraw
 
 from lorastrap.characters import add_character
-from lorastrap.images import load_image
+from lorastrap.images import load_image, seed_crops
 from lorastrap.kernel.imageio import DecodeError, decode_image
 from lorastrap.queries import get_character
 from registry.models import Image as ImageRow
@@ -150,6 +150,81 @@ def test_animated_gif_is_refused_as_seed_and_first_frame_for_sprites(workspace, 
     decoded = decode_image(path, animated="first")
     assert decoded.notes == ["animated (2 frames): only the first frame is used"]
     assert _diff(decoded.image.convert("RGB"), frames[0]) < 8  # GIF palette noise
+
+
+def _grey16(path: Path) -> Image.Image:
+    grey = np.asarray(_picture().convert("L"), dtype=np.uint16)
+    Image.fromarray(grey * 257).save(path)  # I;16, as scanners and 16-bit exports write
+    return Image.fromarray(grey.astype(np.uint8)).convert("RGB")
+
+
+def _palette_transparent(path: Path) -> Image.Image:
+    pal = _picture().convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    ground = pal.getpixel((0, 0))
+    pal.save(path, transparency=ground)  # the ground's index is see-through
+    seen = pal.convert("RGB")
+    seen.putalpha(Image.fromarray(np.where(np.asarray(pal) == ground, 0, 255).astype(np.uint8)))
+    return seen
+
+
+def _cmyk_on_its_side(path: Path) -> Image.Image:
+    """A print-shop JPEG: CMYK, stored on its side with an EXIF orientation, as Photoshop writes."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _picture().rotate(90, expand=True).convert("CMYK").save(path, exif=exif.tobytes(), quality=95)
+    return _picture()
+
+
+def _animated(path: Path) -> None:
+    frames = [_picture(), _picture().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+SEED_FILES = {  # file name → writer returning the picture a person sees (None: refused)
+    "scan16.png": _grey16, "palette.png": _palette_transparent, "print.jpg": _cmyk_on_its_side,
+    "walk.gif": _animated, "walk-apng.png": _animated,
+}
+
+
+def _png_header(data: bytes) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR: Pillow opens 16-bit RGB as mode RGB, so the
+    mode alone does not prove 8 bits."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return data[24], data[25]
+
+
+@pytest.mark.parametrize("name", list(SEED_FILES))
+def test_seed_images_people_have_are_stored_as_upright_8_bit_srgb_crops_by_character_add(
+        workspace, cli_run, snapshot, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    expected = SEED_FILES[name](path)
+    before = snapshot(workspace.root)
+    r = cli_run("character", "add", "Kit", "--image", str(path), "--tags", "1girl, solo")
+    if expected is None:  # an animation: which frame is the character is the user's choice
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert r.err.strip().count("\n") == 0 and "animated image (2 frames)" in r.err
+        assert snapshot(workspace.root) == before  # nothing stored, no folder, no row
+        return
+    assert r.code == 0, r.err
+    with workspace.open_registry() as reg, reg.session(write=False) as s:
+        rows = list(s.query(ImageRow).filter(ImageRow.origin.in_(["seed", "crop"])))
+        blobs = {row.file_name: workspace.blobs.path(row.blob_path).read_bytes() for row in rows}
+    files = {p.name: p.read_bytes() for p in (workspace.seed_dir("kit") / "crops").glob("*.png")}
+    assert len(rows) == 4 and len(files) == 4  # the full frame (the seed row) and three crops
+    want = dict(seed_crops(expected, "zoom"))
+    for file_name, data in [*blobs.items(), *files.items()]:
+        depth, colour = _png_header(data)
+        stored = Image.open(io.BytesIO(data))
+        assert depth == 8 and colour in (2, 6), (file_name, depth, colour)  # 8-bit RGB / RGBA
+        assert "icc_profile" not in stored.info  # sRGB: no other profile travels with the pixels
+        piece = want["full"] if file_name == path.with_suffix(".png").name else \
+            want[file_name.removeprefix(path.stem + "-").removesuffix(".png")]
+        assert stored.size == piece.size  # upright: a sideways image has its width and height swapped
+        assert stored.mode == expected.mode
+        assert _diff(stored, piece) < 6, file_name  # the same picture (JPEG noise at most)
+    if expected.mode == "RGBA":
+        alpha = np.asarray(Image.open(io.BytesIO(files["palette-full.png"])))[..., 3]
+        assert alpha[0, 0] == 0 and alpha[30, 30] == 255
 
 
 def test_decode_errors_are_one_line(tmp_path: Path) -> None:

@@ -54,6 +54,26 @@ def test_a_missing_registry_is_never_recreated_silently(populated, cli_run, seed
     assert db.stat().st_size == 0
 
 
+def test_an_unreadable_registry_is_a_one_line_error_naming_the_file(populated, cli_run) -> None:  # type: ignore[no-untyped-def]
+    db = _registry(populated)
+    before = db.read_bytes()
+    db.chmod(0)
+    try:
+        try:
+            db.open("rb").close()
+        except PermissionError:
+            pass
+        else:  # root (CAP_DAC_OVERRIDE) reads any file: there is no unreadable registry to test
+            pytest.skip("this user reads files whatever their permissions (root); run as another user")
+        for argv in (["status"], ["db", "check"], ["character", "list"]):
+            line = _one_line_error(cli_run(*argv))
+            assert f"the registry {db} is not readable" in line and "chmod u+rw" in line, line
+        assert db.stat().st_mode & 0o777 == 0  # nothing tried to "fix" it
+    finally:
+        db.chmod(0o644)
+    assert db.read_bytes() == before
+
+
 def test_a_registry_from_a_newer_lorastrap_is_refused(populated, cli_run) -> None:  # type: ignore[no-untyped-def]
     db = _registry(populated)
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:

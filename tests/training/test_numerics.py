@@ -70,6 +70,37 @@ def test_a_loss_that_turns_nan_stops_the_run_and_keeps_the_checkpoint(workspace,
     assert not list(workspace.loras_dir(character.slug).glob("*.safetensors"))
 
 
+def test_a_gradient_that_turns_inf_with_a_finite_loss_stops_before_the_weights_change(
+        workspace, character, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lorastrap.training.steps import StepRunner
+
+    real = StepRunner.step
+    before: list[torch.Tensor] = []
+    runners: list[StepRunner] = []
+
+    def step(self, index: int):  # type: ignore[no-untyped-def]
+        if index == 2:  # optimizer step 3 of 4: its loss stays finite, one gradient becomes inf
+            runners.append(self)
+            before.extend(p.detach().clone() for p in self.params)
+            self.params[0].register_hook(lambda grad: grad * float("inf"))
+        return real(self, index)
+
+    monkeypatch.setattr(StepRunner, "step", step)
+    with pytest.raises(TrainingDiverged, match=r"stopped at step 3/4: the gradient norm became (inf|nan)"):
+        train_character_lora(workspace, character.slug, "style", overrides=FAST, progress=False)
+    params = runners[0].params
+    assert len(params) == len(before) > 1
+    assert all(torch.equal(p.detach(), b) for p, b in zip(params, before))  # the optimizer never stepped
+    assert all(torch.isfinite(p).all() for p in params)
+    run = next(workspace.runs_dir.iterdir())
+    ckpt = run / "checkpoint.safetensors"
+    assert json.loads(safetensors_metadata(ckpt)["progress"])["step"] == 2  # the last good state is kept
+    assert all(torch.isfinite(t).all() for t in load_file(ckpt).values())
+    assert "stopped: step 3: the gradient norm became" in (run / "train.log").read_text()
+    assert _lora_rows(workspace) == 0
+    assert not list(workspace.loras_dir(character.slug).glob("*.safetensors"))
+
+
 def _nan_lora(source: Path, dest: Path) -> Path:
     tensors = load_file(source)
     key = next(k for k in tensors if k.endswith("lora_up.weight"))
