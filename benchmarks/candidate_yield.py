@@ -5,11 +5,13 @@ recipe) with one caption policy — `style` (trigger + identity tags + seed tags
 round 1 trains on), `char` (identity tags pruned) or `drop` (identity tags dropped with p 0.5, four
 caption variants per image) — then candidates for the five views are generated (product settings:
 20 DDIM steps, the workspace's negative prompt) and the lab's reader counts the right ones
-(identity and view). A configuration is POLICY/FORM/WEIGHT/CFG with FORM `tags` (trigger + tags +
-view) or `view` (trigger + view only).
+(identity and view). A configuration is POLICY/FORM/WEIGHT/CFG[/START] with FORM `tags` (trigger +
+tags + view) or `view` (trigger + view only) and START `noise` (default) or `seedS`: each candidate
+starts from one of the four seeds' colour layout noised to strength S (the product's
+`candidate_start = "seed"`, models/start_image.py).
 
     python benchmarks/candidate_yield.py --out DIR --characters 1,2,9,3,4 \\
-        --configs "style/tags/0.6/6;style/tags/1.0/6;char/view/1.0/6" [--per-view 6]
+        --configs "style/tags/0.6/6;style/tags/0.6/6/seed0.9;char/view/1.0/6" [--per-view 6]
 
 Results accumulate in DIR/results.json (a rerun skips what is there); docs/fidelity.md, "Yield".
 """
@@ -31,7 +33,8 @@ from lorastrap.lab import seed_images  # noqa: E402
 from lorastrap.lab.loras import LabGenerator, LoraRecipe, train_lab_lora, trigger_for  # noqa: E402
 from lorastrap.lab.scoring import score  # noqa: E402
 from lorastrap.lab.world import HELD_OUT, VIEWS, Character  # noqa: E402
-from lorastrap.models.generation import generate_images  # noqa: E402
+from lorastrap.models.generation import GenContext, GenRequest, run_requests  # noqa: E402
+from lorastrap.models.start_image import StartImage  # noqa: E402
 from lorastrap.models.threads import use_small_model_threads  # noqa: E402
 
 POLICIES = ("style", "char", "drop")
@@ -73,9 +76,11 @@ def main() -> None:
         c = HELD_OUT[index]
         trig, tags = trigger_for(c), ", ".join(["1girl", "solo", *c.tags()])
         for spec in (x for x in args.configs.split(";") if x):
-            policy, form, weight, cfg = spec.split("/")
-            if policy not in POLICIES or form not in ("tags", "view"):
-                raise SystemExit(f"bad config {spec!r}: POLICY/FORM/WEIGHT/CFG, POLICY in {POLICIES}, FORM tags|view")
+            policy, form, weight, cfg, *rest = spec.split("/")
+            start = rest[0] if rest else "noise"
+            if policy not in POLICIES or form not in ("tags", "view") or not (start == "noise" or start.startswith("seed")):
+                raise SystemExit(f"bad config {spec!r}: POLICY/FORM/WEIGHT/CFG[/START], POLICY in {POLICIES}, "
+                                 "FORM tags|view, START noise|seedS")
             key = f"{c.slug} {spec}"
             if key in results:
                 continue
@@ -89,8 +94,12 @@ def main() -> None:
                     seeds.append(1000 * index + 7 * s + 1)
                     truths.append({**c.attrs(), "view": v})
             t0 = time.time()
-            images = generate_images(gen.gen.pipe, prompts, seeds, steps=20, cfg=float(cfg),
-                                     negative=negative, max_batch=16)
+            drawn = seed_images(c, 4, "flat color", seed=index)
+            starts = [StartImage(im, float(start[4:])) for im in drawn] if start != "noise" else []
+            requests = [GenRequest(p, negative, seed=sd, steps=20, cfg=float(cfg),
+                                   start=starts[i % args.per_view % len(starts)] if starts else None)
+                        for i, (p, sd) in enumerate(zip(prompts, seeds))]
+            images = [g.image for g in run_requests(gen.gen.pipe, requests, GenContext("", "", "DDIM"), max_batch=16)]
             per_view = {v: score([im for im, t in zip(images, truths) if t["view"] == v],
                                  [t for t in truths if t["view"] == v])["all"] for v in VIEWS}
             results.add(key, {**per_view, "mean": sum(per_view.values()) / len(VIEWS)})

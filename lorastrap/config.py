@@ -26,6 +26,7 @@ DEFAULT_VIEWS = (
 DEFAULT_BASE_MODEL = "tiny"
 CANDIDATE_PROMPTS = ("tags", "trigger")
 ASSISTS = ("judge", "similarity")
+CANDIDATE_STARTS = ("seed", "noise")
 CHARACTER_CAPTIONS = ("pruned", "dropout")
 
 
@@ -58,6 +59,11 @@ class BootstrapSettings:
     # captions); "trigger" = trigger + view, the LoRA carries the identity
     candidate_prompt: str = "tags"
     candidate_cfg: float = 6.0
+    # where a round's candidates start: "seed" = a seed image blurred to its colour layout, noised
+    # to candidate_strength (img2img; the view and pose are still drawn anew), "noise" = pure noise.
+    # The seed's colours raised the right round-1 candidates from 0.60 to see docs/fidelity.md
+    candidate_start: str = "seed"
+    candidate_strength: float = 0.9
     # adaptive rounds: while a view has fewer candidates that pass the assist's check than the
     # round needs from it, generate more for that view only, up to this many per round in all
     adaptive: bool = True
@@ -100,6 +106,10 @@ class BootstrapSettings:
             problems.append("candidate_weight must be in (0, 2]")
         if not 0.0 < float(self.candidate_cfg) <= 30.0:
             problems.append("candidate_cfg must be in (0, 30]")
+        if self.candidate_start not in CANDIDATE_STARTS:
+            problems.append(f"candidate_start must be one of {', '.join(CANDIDATE_STARTS)}")
+        if not 0.5 <= float(self.candidate_strength) < 1.0:
+            problems.append("candidate_strength must be in [0.5, 1)")
         if int(self.max_candidates_per_round) < int(self.candidates_per_round):
             problems.append("max_candidates_per_round must be at least candidates_per_round")
         if problems:

@@ -25,18 +25,22 @@ from lorastrap.cli.common import echo_json, json_option, pass_app
 @click.option("--weight", type=params.LORA_WEIGHT, default=1.0, show_default=True, help="LoRA weight.")
 @click.option("--sampler", type=click.Choice(["ddim", "euler", "euler_a", "dpmpp_2m"]), default="ddim",
               show_default=True)
+@click.option("--start-strength", type=params.STRENGTH,
+              help="Start each image from a seed image's colour layout noised to this strength "
+                   "(img2img, as the method's rounds do at 0.9; default: from pure noise).")
 @json_option
 @pass_app
 def generate_cmd(app, name: str, lora_id: int | None, views: str | None, per_view: int, seed: int,  # type: ignore[no-untyped-def]
                  out_dir: Path | None, extra_prompt: str, negative: str | None, steps: int, cfg: float,
-                 weight: float, sampler: str, as_json: bool) -> None:
+                 weight: float, sampler: str, start_strength: float | None, as_json: bool) -> None:
     """Generate NAME with its LoRA over views × seeds; PNGs carry A1111 parameters."""
     from lorastrap.method.generate import generate_candidates
 
     view_list = [v.strip() for v in views.split(",") if v.strip()] if views else None
     paths = generate_candidates(app.workspace(), name, view_list, per_view, seed, lora_id=lora_id,
                                 out_dir=out_dir, extra_prompt=extra_prompt, negative=negative,
-                                steps=steps, cfg=cfg, weight=weight, sampler=sampler, progress=not as_json)
+                                steps=steps, cfg=cfg, weight=weight, sampler=sampler, progress=not as_json,
+                                start_strength=start_strength)
     if as_json:
         echo_json([str(p) for p in paths])
         return

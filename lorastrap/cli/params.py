@@ -78,5 +78,6 @@ LEARNING_RATE = floats(0.0, 1.0, lo_open=True)
 BATCH_SIZE = ints(1, 4096)
 RESOLUTION = ints(8, 8192)
 FRACTION = floats(0.0, 1.0)
+STRENGTH = floats(0.0, 1.0, lo_open=True, hi_open=True)  # img2img denoising strength
 NAME = LineText(max_len=200, allow_empty=False)
 TEXT = LineText(max_len=4000)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lorastrap.dataset.captions import caption_for
-from lorastrap.dataset.sources import carried_seed_tags
+from lorastrap.dataset.sources import carried_seed_tags, seed_images
 from lorastrap.image_store import store_image
 from lorastrap.kernel.errors import UserError
 from lorastrap.kernel.journal import FileJournal
@@ -23,6 +23,16 @@ from lorastrap.workspace import Workspace, unit_of_work
 
 DEFAULT_STEPS = 20
 DEFAULT_CFG = 6.0
+
+
+def _start_images(seeds: Sequence[tuple[Path, str]], strength: float | None) -> list:  # list[StartImage]
+    """The seed images as starts (decoded upright, 8-bit); none without a strength or seeds."""
+    if not strength or not seeds:
+        return []
+    from lorastrap.kernel.imageio import decode_image
+    from lorastrap.models.start_image import StartImage
+
+    return [StartImage(decode_image(path).image, strength, sha) for path, sha in seeds]
 
 
 def _file_stem(view: str, seed: int) -> str:
@@ -36,13 +46,16 @@ def generate_candidates(
     negative: str | None = None, *, plan: Sequence[PlannedImage] | None = None,
     round_no: int | None = None, steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG,
     weight: float = 1.0, sampler: str = "ddim", progress: bool = True, prompt_policy: str | None = None,
+    start_strength: float | None = None,
 ) -> list[Path]:
     """Generate `per_view` images per view (or the given `plan`) with the character's LoRA
     (`lora_id`, default its newest ready one; none yet → the base model) into `out_dir`
     (default candidates/r<round>/), and register each as a `generated` image.
 
     `prompt_policy` "style" spells the identity tags out, "character" leaves them to the trigger
-    (default: how the workspace prompts a LoRA of that kind, `dataset.captions.prompt_policy`)."""
+    (default: how the workspace prompts a LoRA of that kind, `dataset.captions.prompt_policy`).
+    `start_strength`: start each image from one of the character's seed images (its colour
+    layout, models/start_image.py) noised to this strength, instead of from pure noise."""
     from lorastrap.models.base import resolve_base_model
     from lorastrap.models.generation import Generator, GenRequest, save_generated
 
@@ -53,7 +66,10 @@ def generate_candidates(
         info = dict(slug=c.slug, id=c.id, trigger=c.trigger, identity=identity_tags(c),
                     negative_tags=tags_of(c, "negative"), base=c.base_model or ws.config.workspace.base_model,
                     round=c.round if round_no is None else round_no,
+                    seeds=[(ws.blobs.path(i.blob_path), i.sha256) for i in seed_images(s, c)] if start_strength else [],
                     lora=(lora.id, lora.name, lora.kind, ws.abs(lora.file_path)) if lora else None)
+    if start_strength and not info["seeds"]:
+        raise UserError(f"{info['slug']} has no seed images to start from; generate without a start strength")
     if plan is None:
         chosen = list(views) if views else list(ws.config.bootstrap.views)
         if per_view < 1 or not chosen:
@@ -67,10 +83,12 @@ def generate_candidates(
     neg = negative if negative is not None else join_tags(
         parse_tags([ws.config.bootstrap.negative_prompt, *info["negative_tags"]]))
     extra = parse_tags([*carried, *(parse_tags(extra_prompt) if extra_prompt else [])])
+    starts = _start_images(info["seeds"], start_strength)
     requests = [GenRequest(prompt=caption_for(policy, info["trigger"], info["identity"], [p.view, *extra]),
                            negative_prompt=neg, seed=p.seed, steps=steps, cfg=cfg, view=p.view,
                            extra={"character": info["slug"], "round": info["round"], "variable_tags": extra,
-                                  "lora_id": info["lora"][0] if info["lora"] else None})
+                                  "lora_id": info["lora"][0] if info["lora"] else None},
+                           start=starts[p.seed % len(starts)] if starts else None)
                 for p in plan]
     out_dir = Path(out_dir) if out_dir else ws.candidates_dir(info["slug"], info["round"])
 

@@ -81,7 +81,8 @@ def generate_round(ws: Workspace, slug: str, round_no: int, result: StepResult, 
         return generate_candidates(
             ws, slug, plan=batch, lora_id=lora[0] if lora else None, out_dir=out_dir, round_no=round_no,
             weight=settings.candidate_weight, cfg=settings.candidate_cfg, progress=progress,
-            prompt_policy="character" if settings.candidate_prompt == "trigger" else "style")
+            prompt_policy="character" if settings.candidate_prompt == "trigger" else "style",
+            start_strength=settings.candidate_strength if settings.candidate_start == "seed" else None)
 
     need = _round_need(ws, status, round_no)
     if (settings.adaptive or check is not None) and need > 0:

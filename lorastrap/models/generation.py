@@ -22,6 +22,7 @@ from lorastrap.kernel.progress import progress_bar
 from lorastrap.models.base import BaseModelRef, as_ref, load_pipeline
 from lorastrap.models.device import inference_dtype, oom_as_user_error, pick_device
 from lorastrap.models.hashing import addnet_hash, sha256_file
+from lorastrap.models.start_image import StartImage, colour_layout, image_to_image_pipeline
 
 if TYPE_CHECKING:
     from lorastrap.models.lora import LoraFile
@@ -47,6 +48,7 @@ class GenRequest:
     height: int | None = None
     view: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    start: StartImage | None = None  # None: pure noise (txt2img)
 
 
 @dataclass
@@ -100,6 +102,8 @@ def _parameters(req: GenRequest, ctx: GenContext, size: tuple[int, int]) -> str:
         "Steps": req.steps, "Sampler": ctx.sampler, "CFG scale": f"{req.cfg:g}", "Seed": req.seed,
         "Size": f"{size[0]}x{size[1]}", "Model hash": ctx.model_hash[:10], "Model": ctx.model_name,
     }
+    if req.start is not None:
+        settings["Denoising strength"] = f"{req.start.strength:g}"  # A1111's img2img key
     if ctx.loras:
         settings["Lora hashes"] = ", ".join(f"{l.name}: {l.short_hash}" for l in ctx.loras)
     settings["Version"] = f"lorastrap {lorastrap.__version__}"
@@ -113,6 +117,7 @@ def _provenance(req: GenRequest, ctx: GenContext, size: tuple[int, int]) -> dict
         "steps": req.steps, "cfg": req.cfg, "sampler": ctx.sampler, "width": size[0], "height": size[1],
         "model": {"name": ctx.model_name, "sha256": ctx.model_hash},
         "lora": [{"name": l.name, "path": l.path, "sha256": l.sha256, "weight": l.weight} for l in ctx.loras],
+        **({"start": req.start.record()} if req.start is not None else {}),
     }
 
 
@@ -140,22 +145,26 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
     device = pipe._execution_device
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(requests):
-        groups.setdefault((r.steps, r.cfg, r.width or native, r.height or native), []).append(i)
+        strength = r.start.strength if r.start is not None else None
+        groups.setdefault((r.steps, r.cfg, r.width or native, r.height or native, strength), []).append(i)
+    i2i = image_to_image_pipeline(pipe) if any(r.start is not None for r in requests) else None
     _check_memory(requests, native)
     results: list[GeneratedImage | None] = [None] * len(requests)
     bar = progress_bar(len(requests), "generating", "img", enabled=progress)
-    for (steps, cfg, width, height), indices in groups.items():
+    for (steps, cfg, width, height, strength), indices in groups.items():
         for start in range(0, len(indices), max_batch):
             chunk = [requests[i] for i in indices[start:start + max_batch]]
             generators = [torch.Generator(device="cpu").manual_seed(r.seed) for r in chunk]
             with oom_as_user_error(f"generating {len(chunk)} images of {width}x{height}",
                                    "generate fewer per view or a smaller size"), torch.no_grad():
-                pixels = pipe(
-                    prompt=[r.prompt for r in chunk], negative_prompt=[r.negative_prompt for r in chunk],
-                    num_inference_steps=steps, guidance_scale=cfg, width=width, height=height,
-                    generator=generators, latents=_initial_latents(pipe, generators, width, height, device),
-                    output_type="np",
-                ).images
+                common = dict(prompt=[r.prompt for r in chunk], negative_prompt=[r.negative_prompt for r in chunk],
+                              num_inference_steps=steps, guidance_scale=cfg, generator=generators, output_type="np")
+                if strength is None:
+                    pixels = pipe(**common, width=width, height=height,
+                                  latents=_initial_latents(pipe, generators, width, height, device)).images
+                else:  # the noise comes from the CPU generators here too (device-independent)
+                    starts = [colour_layout(r.start.image, (width, height)) for r in chunk]  # type: ignore[union-attr]
+                    pixels = i2i(**common, image=starts, strength=strength).images
             _check_finite(pixels, chunk, ctx)
             images = pipe.image_processor.numpy_to_pil(pixels)  # what output_type="pil" does
             for i, req, img in zip(indices[start:start + max_batch], chunk, images):

@@ -32,6 +32,14 @@ def _configure(ws, tiny_model_dir: Path):  # type: ignore[no-untyped-def]
     return load_workspace(ws.root)
 
 
+def seed_rows(ws, slug: str) -> list[ImageRow]:  # type: ignore[no-untyped-def]
+    from lorastrap.dataset.sources import seed_images
+    from lorastrap.queries import get_character
+
+    with ws.session() as s:
+        return seed_images(s, get_character(s, slug))
+
+
 def _captions(ws, slug: str, number: int) -> list[str]:  # type: ignore[no-untyped-def]
     out = ws.datasets_dir(slug) / f"v{number}"
     export_dataset(ws, slug, f"v{number}", out)
@@ -51,6 +59,10 @@ def test_full_loop(workspace, tiny_model_dir: Path, seed_image: Path, tmp_path: 
     assert step.contact_sheet and step.contact_sheet.is_file()
     views = {json.loads(Image.open(p).text["lorastrap"])["view"] for p in step.candidates}
     assert len(views) == 4  # spread over views, not 4 × front
+    # each started from a seed crop's colours (the default candidate_start = "seed")
+    seed_shas = {row.sha256 for row in seed_rows(ws, slug)}
+    starts = [json.loads(Image.open(p).text["lorastrap"])["start"] for p in step.candidates]
+    assert all(s["source_sha256"] in seed_shas and s["strength"] == 0.9 for s in starts)
     st = character_status(ws, slug)[0]
     assert (st.stage, st.round, st.threshold) == ("candidates", 1, 6)
 

@@ -45,6 +45,8 @@ def test_the_check_recommends_the_lora_whose_images_passed_most_a_tie_goes_to_th
     ("identity_dropout", 1.0, "identity_dropout"), ("check_images_per_view", 65, "check_images_per_view"),
     ("candidate_weight", 0.0, "candidate_weight"), ("candidate_cfg", 31.0, "candidate_cfg"),
     ("max_candidates_per_round", 3, "max_candidates_per_round"), ("adaptive", "yes", "adaptive"),
+    ("candidate_start", "image", "candidate_start"), ("candidate_strength", 1.0, "candidate_strength"),
+    ("candidate_strength", 0.2, "candidate_strength"),
 ])
 def test_bad_bootstrap_settings_are_refused_naming_the_key(key: str, value, words: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UserError) as err:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lorastrap.characters import add_character
 from lorastrap.cli.common import AppContext
-from lorastrap.kernel.pngmeta import parse_a1111_parameters, read_png_text
+from lorastrap.kernel.pngmeta import parse_a1111_parameters, read_png_text, read_provenance
 from lorastrap.method.generate import generate_candidates
 from lorastrap.method.train import train_character_lora
 from lorastrap.models.safetensors_io import safetensors_metadata
@@ -78,6 +78,13 @@ def test_cli_train_generate_and_model(workspace, character, tmp_path: Path) -> N
                                           "--steps", "2", "--out", str(tmp_path / "g"), "--json"], obj=obj)
     assert result.exit_code == 0, result.output
     assert [Path(p).parent for p in json.loads(result.output)] == [tmp_path / "g"]
+    result = runner.invoke(generate_cmd, [character.slug, "--views", "from above", "--per-view", "1", "--steps", "2",
+                                          "--out", str(tmp_path / "s"), "--start-strength", "0.8", "--json"], obj=obj)
+    assert result.exit_code == 0, result.output
+    started = read_provenance(Path(json.loads(result.output)[0]))["start"]
+    assert started["strength"] == 0.8 and len(started["source_sha256"]) == 64  # one of the seed crops
+    result = runner.invoke(generate_cmd, [character.slug, "--start-strength", "1"], obj=obj)
+    assert result.exit_code == 2 and "0<x<1" in result.output
     result = runner.invoke(model, ["tiny", "--out", str(tmp_path / "m"), "--arch", "sdxl"])
     assert result.exit_code == 0 and (tmp_path / "m" / "text_encoder_2").is_dir()
     result = runner.invoke(model, ["info", str(tmp_path / "m"), "--json"])
