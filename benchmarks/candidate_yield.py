@@ -8,7 +8,8 @@ caption variants per image) — then candidates for the five views are generated
 (identity and view). A configuration is POLICY/FORM/WEIGHT/CFG[/START] with FORM `tags` (trigger +
 tags + view) or `view` (trigger + view only) and START `noise` (default) or `seedS`: each candidate
 starts from one of the four seeds' colour layout noised to strength S (the product's
-`candidate_start = "seed"`, models/start_image.py).
+`candidate_start = "seed"`, models/start_image.py; `seedSbN`: blurred with radius 1/N of the side
+instead of 1/16).
 
     python benchmarks/candidate_yield.py --out DIR --characters 1,2,9,3,4 \\
         --configs "style/tags/0.6/6;style/tags/0.6/6/seed0.9;char/view/1.0/6" [--per-view 6]
@@ -95,7 +96,8 @@ def main() -> None:
                     truths.append({**c.attrs(), "view": v})
             t0 = time.time()
             drawn = seed_images(c, 4, "flat color", seed=index)
-            starts = [StartImage(im, float(start[4:])) for im in drawn] if start != "noise" else []
+            strength, _, blur = start[4:].partition("b")  # seed0.9 or seed0.9b32 (radius 1/32 of the side)
+            starts = [StartImage(im, float(strength), blur=1 / float(blur or 16)) for im in drawn] if start != "noise" else []
             requests = [GenRequest(p, negative, seed=sd, steps=20, cfg=float(cfg),
                                    start=starts[i % args.per_view % len(starts)] if starts else None)
                         for i, (p, sd) in enumerate(zip(prompts, seeds))]

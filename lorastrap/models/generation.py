@@ -163,7 +163,7 @@ def run_requests(pipe, requests: Sequence[GenRequest], ctx: GenContext,
                     pixels = pipe(**common, width=width, height=height,
                                   latents=_initial_latents(pipe, generators, width, height, device)).images
                 else:  # the noise comes from the CPU generators here too (device-independent)
-                    starts = [colour_layout(r.start.image, (width, height)) for r in chunk]  # type: ignore[union-attr]
+                    starts = [colour_layout(r.start.image, (width, height), r.start.blur) for r in chunk]  # type: ignore[union-attr]
                     pixels = i2i(**common, image=starts, strength=strength).images
             _check_finite(pixels, chunk, ctx)
             images = pipe.image_processor.numpy_to_pil(pixels)  # what output_type="pil" does

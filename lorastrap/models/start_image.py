@@ -28,19 +28,20 @@ class StartImage:
     image: Image.Image
     strength: float
     source: str = ""
+    blur: float = BLUR_FRACTION
 
     def record(self) -> dict[str, object]:
-        return {"source_sha256": self.source, "strength": self.strength, "blur": BLUR_FRACTION}
+        return {"source_sha256": self.source, "strength": self.strength, "blur": self.blur}
 
 
-def colour_layout(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def colour_layout(image: Image.Image, size: tuple[int, int], blur: float = BLUR_FRACTION) -> Image.Image:
     """`image` on white (transparent parts are background), stretched to `size`, blurred to its
-    colour layout."""
+    colour layout (Gaussian radius `blur` × the shorter side)."""
     rgba = image.convert("RGBA")
     canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     canvas.alpha_composite(rgba)
     rgb = canvas.convert("RGB").resize(size, Image.Resampling.BILINEAR)
-    return rgb.filter(ImageFilter.GaussianBlur(max(1.0, BLUR_FRACTION * min(size))))
+    return rgb.filter(ImageFilter.GaussianBlur(max(1.0, blur * min(size))))
 
 
 def image_to_image_pipeline(pipe):  # type: ignore[no-untyped-def]
