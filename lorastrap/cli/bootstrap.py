@@ -42,6 +42,10 @@ def status_cmd(app, name: str | None, as_json: bool) -> None:  # type: ignore[no
             click.echo(f"  check: prefers {r['name']} (LoRA #{r['id']}) prompted like \"{r['prompt']}\": the "
                        f"assist passed {r['passed']:.2f} of its images" + (f" (vs {others})" if others else "")
                        + " — a weak signal, see docs/method.md")
+        if st.suggested:
+            g = st.suggested
+            click.echo(f"  use: {g['name']} (LoRA #{g['id']}) prompted \"{g['prompt']}, <view>\" — {g['why']}; "
+                       "the character LoRA is the one to prompt with its trigger alone")
         click.echo(f"  next: {st.next_step}" + (f" — not yet: {st.reason}" if not st.ready else ""))
         click.echo(f"  run:  {st.next_command}")
 

@@ -36,12 +36,17 @@ def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
                 "learning_rate": (l.hyperparams or {}).get("learning_rate"),
                 "base_model": l.base_model, "created_at": l.created_at.isoformat(timespec="seconds"),
                 "check": ((l.metrics or {}).get("check") or {}).get("mean"), "recommended": False,
+                "suggested": False,
                 "children": [],
             }
         best = recommendation([{"id": l.id, "name": l.name, "kind": l.kind, "round": l.round,
                                 "metrics": l.metrics} for l in loras])
         if best:
             nodes[best["id"]]["recommended"] = True
+        elif c.stage == "character_trained":  # no check ran: the lab's measured choice (method/stage.py)
+            style = [l for l in loras if l.kind == "style"][-1:]
+            for l in style:
+                nodes[l.id]["suggested"] = True
         roots: list[dict[str, Any]] = []
         for l in loras:
             parent = nodes.get(l.parent_lora_id or -1)
@@ -60,7 +65,8 @@ def _text_lines(node: dict[str, Any], prefix: str, last: bool) -> list[str]:
             f"dataset {node['dataset'] or '-'} ({node['images'] if node['images'] is not None else '?'} images)"
             + ("" if node["status"] == "ready" else f"  [{node['status']}]")
             + (f"  check {node['check']:.2f}" if node.get("check") is not None else "")
-            + ("  ★ the check prefers it" if node.get("recommended") else ""))
+            + ("  ★ the check prefers it" if node.get("recommended") else "")
+            + ("  ☆ suggested final LoRA (trigger + identity tags)" if node.get("suggested") else ""))
     lines = [line]
     child_prefix = prefix + ("   " if last else "│  ")
     for i, child in enumerate(node["children"]):
@@ -77,7 +83,8 @@ def render_lineage(tree: dict[str, Any], fmt: str = "text") -> str:
 
         def walk(node: dict[str, Any], parent: str) -> None:
             nid = f"lora{node['id']}"
-            mark = "\\n★ the check prefers it" if node.get("recommended") else ""
+            mark = ("\\n★ the check prefers it" if node.get("recommended") else
+                    "\\n☆ suggested final LoRA" if node.get("suggested") else "")
             out.append(f'  {nid} [label="{node["kind"]} #{node["id"]}\\n{node["dataset"]} · {node["images"]} images{mark}"];')
             out.append(f"  {parent} -> {nid};")
             for child in node["children"]:

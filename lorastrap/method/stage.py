@@ -19,7 +19,8 @@ from lorastrap.dataset.versions import latest_version, version_items
 from lorastrap.images import curated_files
 from lorastrap.method.check import recommendation
 from lorastrap.method.yields import ViewYield, candidate_yield
-from lorastrap.tags import parse_tags
+from lorastrap.dataset.captions import caption_for
+from lorastrap.tags import identity_tags, parse_tags
 from lorastrap.workspace import Workspace
 from registry.models import Character, Lora
 
@@ -47,6 +48,8 @@ class StageStatus:
     base_model: str = ""
     # which LoRA to use, by the assist's check after the character round (method/check.py)
     recommended: dict[str, Any] | None = None
+    # without a check: the final LoRA that held the unseen views best in the lab (suggested_final)
+    suggested: dict[str, Any] | None = None
 
     @property
     def total(self) -> int:
@@ -105,6 +108,22 @@ def yield_per_view(ws: Workspace, slug: str) -> dict[str, dict[str, int | None]]
     return {v: total[v].as_dict() for v in order}
 
 
+# Across the ten held-out lab characters (docs/fidelity.md, "All ten held-out characters") the
+# last style round prompted with trigger + identity tags held the views the seed never showed
+# better than the character LoRA: 0.89 against 0.74 (trigger alone) and 0.81 (trigger + tags) with
+# careful curation, 0.83 against 0.72 and 0.76 with the assist curating.
+SUGGESTED_WHY = ("in the lab it held the views the seed never showed better than the character LoRA "
+                 "(0.89 vs 0.74 over ten characters; docs/fidelity.md)")
+
+
+def suggested_final(loras: list[dict[str, Any]], trigger: str, identity: list[str]) -> dict[str, Any] | None:
+    """The last style round and how to prompt it (trigger + identity tags, as it was captioned)."""
+    style = [l for l in loras if l["kind"] == "style"][-1:]
+    if not style:
+        return None
+    return {**style[0], "prompt": caption_for("style", trigger, identity), "why": SUGGESTED_WHY}
+
+
 def compute_status(ws: Workspace, s: Session, character: Character) -> StageStatus:
     slug = character.slug
     seeds = len(seed_images(s, character))
@@ -122,6 +141,8 @@ def compute_status(ws: Workspace, s: Session, character: Character) -> StageStat
     )
     status.recommended = recommendation([{**l, "metrics": r.metrics} for l, r in zip(loras, rows)])
     if character.stage == "character_trained":
+        if status.recommended is None:
+            status.suggested = suggested_final(loras, character.trigger, identity_tags(character))
         status.next_step = "done: character LoRA trained"
         status.next_command = f"lorastrap export sprites {slug} --engine godot4 --out exports/"
         return status

@@ -111,7 +111,11 @@ def test_full_loop(workspace, tiny_model_dir: Path, seed_image: Path, tmp_path: 
     assert preview and all(not pruned & set(r["caption"].split(", ")) for r in preview)
     step3 = bootstrap_step(ws, slug, progress=False)
     assert step3.step == "train-character"
-    assert character_status(ws, slug)[0].stage == "character_trained"
+    done = character_status(ws, slug)[0]
+    assert done.stage == "character_trained" and done.recommended is None  # the check is off by default
+    # without a check, status points at the last style round, prompted as it was captioned
+    assert (done.suggested["kind"], done.suggested["round"]) == ("style", 2)
+    assert done.suggested["prompt"] == f"{trigger}, {', '.join(IDENTITY)}" and "lab" in done.suggested["why"]
     character_caps = _captions(ws, slug, 4)
     assert all(c.startswith(trigger) for c in character_caps)
     assert not any(tag in c.split(", ") for c in character_caps for tag in pruned)
@@ -126,6 +130,8 @@ def test_full_loop(workspace, tiny_model_dir: Path, seed_image: Path, tmp_path: 
     assert (chain["kind"], chain["round"]) == ("style", 1)
     assert chain["children"][0]["children"][0]["kind"] == "character"
     assert "character" in render_lineage(tree, "text") and "->" in render_lineage(tree, "dot")
+    assert chain["children"][0]["suggested"] and not chain["children"][0]["children"][0]["suggested"]
+    assert "☆ suggested final LoRA" in render_lineage(tree, "text")
 
     out = export_dataset(ws, slug, "v4", tmp_path / "kohya")
     config = tomllib.loads((tmp_path / "kohya" / "dataset_config.toml").read_text())
