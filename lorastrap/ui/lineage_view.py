@@ -50,7 +50,8 @@ def lineage_picture(tree: dict[str, Any]) -> Picture:
         if node.get("steps"):
             loss = node.get("final_loss")
             lines.append(f"{node['steps']} steps" + (f" · loss {loss:.4f}" if isinstance(loss, float) else ""))
-        pic.nodes.append(Node(f"lora-{node['id']}", f"{_label(node)}  #{node['id']}", lines, x, y,
+        mark = "  ★ check" if node.get("recommended") else "  ☆ suggested" if node.get("suggested") else ""
+        pic.nodes.append(Node(f"lora-{node['id']}", f"{_label(node)}  #{node['id']}{mark}", lines, x, y,
                               node["kind"], node["id"]))
         for cx, cy in children:
             pic.edges.append((x + BOX_W, y + BOX_H // 2, cx, cy + BOX_H // 2))

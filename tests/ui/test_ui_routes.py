@@ -346,3 +346,16 @@ def test_outputs_show_sprite_export_previews_and_clash_reports(client) -> None: 
     assert "/file/characters/kitsune/exports/clash/sheets/watercolor.png" in page
     report = client.get("/file/characters/kitsune/exports/clash/report.html")
     assert report.status_code == 200 and report.headers["content-security-policy"].startswith("sandbox")
+
+
+def test_the_lineage_picture_marks_the_suggested_final_lora() -> None:
+    from lorastrap.ui.lineage_view import lineage_picture
+
+    def node(i: int, kind: str, rnd: int | None, children: list, suggested: bool = False) -> dict:
+        return {"id": i, "kind": kind, "round": rnd, "dataset": f"v{i}", "images": 4 * i, "steps": None,
+                "final_loss": None, "children": children, "suggested": suggested, "recommended": False}
+
+    tree = {"seed": {"images": 4, "dataset": "v1"},
+            "loras": [node(1, "style", 1, [node(2, "style", 2, [node(3, "character", None, [])], suggested=True)])]}
+    titles = {n.lora_id: n.title for n in lineage_picture(tree).nodes if n.lora_id}
+    assert titles[2].endswith("☆ suggested") and "☆" not in titles[1] + titles[3]
