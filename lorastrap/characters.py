@@ -22,7 +22,7 @@ from lorastrap.kernel.errors import Conflict, UserError
 from lorastrap.kernel.journal import FileJournal
 from lorastrap.kernel.pngmeta import png_bytes
 from lorastrap.naming import make_trigger, slugify, validate_display_name, validate_trigger
-from lorastrap.queries import get_character
+from lorastrap.queries import character_loras, get_character
 from lorastrap.tags import (
     ROLES,
     add_tags,
@@ -200,7 +200,7 @@ def show_character(ws: Workspace, name: str) -> dict[str, Any]:
             "loras": [
                 {"id": l.id, "name": l.name, "kind": l.kind, "round": l.round, "file": l.file_path,
                  "sha256": l.sha256[:12], "parent": l.parent_lora_id, "status": l.status}
-                for l in s.scalars(select(Lora).where(Lora.character_id == c.id).order_by(Lora.id))
+                for l in character_loras(s, c)
             ],
         }
 

@@ -1,5 +1,5 @@
 """Registry look-ups several packages need, each written once: a character by name, a LoRA by id,
-and a character's ready LoRAs (the newest one, or all in training order)."""
+a character's ready LoRAs (the newest one, or all in training order) and all its LoRAs."""
 
 from __future__ import annotations
 
@@ -44,3 +44,8 @@ def newest_lora(s: Session, character: Character, kinds: Sequence[str] = METHOD_
 def ready_loras(s: Session, character: Character, kinds: Sequence[str] = METHOD_KINDS) -> list[Lora]:
     """The character's ready LoRAs of `kinds`, in training order."""
     return list(s.scalars(_ready(character, kinds).order_by(Lora.id)))
+
+
+def character_loras(s: Session, character: Character) -> list[Lora]:
+    """Every LoRA row of the character, whatever its kind or status, in training order."""
+    return list(s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id)))

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from lorastrap.dataset.sources import seed_images
 from lorastrap.method.check import recommendation
-from lorastrap.queries import get_character
+from lorastrap.queries import character_loras, get_character
 from lorastrap.workspace import Workspace
-from registry.models import DatasetVersion, Lora
+from registry.models import DatasetVersion
 
 FORMATS = ("text", "json", "dot")
 
@@ -22,7 +22,7 @@ def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
     with ws.session(write=False) as s:
         c = get_character(s, name)
         versions = {v.id: v for v in s.scalars(select(DatasetVersion).where(DatasetVersion.character_id == c.id))}
-        loras = list(s.scalars(select(Lora).where(Lora.character_id == c.id).order_by(Lora.id)))
+        loras = character_loras(s, c)
         nodes: dict[int, dict[str, Any]] = {}
         for l in loras:
             v = versions.get(l.dataset_version_id or -1)

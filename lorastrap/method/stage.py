@@ -11,18 +11,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lorastrap.dataset.captions import caption_for
 from lorastrap.dataset.sources import seed_images, view_of
 from lorastrap.dataset.versions import latest_version, version_items
 from lorastrap.images import curated_files
 from lorastrap.method.check import recommendation
 from lorastrap.method.yields import ViewYield, candidate_yield
-from lorastrap.dataset.captions import caption_for
+from lorastrap.queries import character_loras
 from lorastrap.tags import identity_tags, parse_tags
 from lorastrap.workspace import Workspace
-from registry.models import Character, Lora
+from registry.models import Character
 
 STAGES = ("seeded", "style_trained", "candidates", "character_trained")
 
@@ -129,7 +129,7 @@ def compute_status(ws: Workspace, s: Session, character: Character) -> StageStat
     seeds = len(seed_images(s, character))
     curated = len(curated_files(ws.curated_dir(slug))[0])
     latest = latest_version(s, character)
-    rows = list(s.scalars(select(Lora).where(Lora.character_id == character.id).order_by(Lora.id)))
+    rows = character_loras(s, character)
     loras = [{"id": l.id, "kind": l.kind, "round": l.round, "name": l.name} for l in rows]
     status = StageStatus(
         slug=slug, stage=character.stage, round=character.round, seed_count=seeds,
