@@ -61,7 +61,8 @@ class BootstrapSettings:
     candidate_cfg: float = 6.0
     # where a round's candidates start: "seed" = a seed image blurred to its colour layout, noised
     # to candidate_strength (img2img; the view and pose are still drawn anew), "noise" = pure noise.
-    # The seed's colours raised the right round-1 candidates from 0.60 to see docs/fidelity.md
+    # The seed's colours raised the right round-1 candidates from 0.60 to 0.72 on five lab
+    # characters (docs/fidelity.md, "Starting from the seed's colours")
     candidate_start: str = "seed"
     candidate_strength: float = 0.9
     # adaptive rounds: while a view has fewer candidates that pass the assist's check than the
