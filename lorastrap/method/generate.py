@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lorastrap.dataset.captions import caption_for
 from lorastrap.dataset.sources import carried_seed_tags, seed_images
@@ -21,13 +22,16 @@ from lorastrap.queries import get_character, get_lora, newest_lora
 from lorastrap.tags import identity_tags, join_tags, parse_tags, tags_of
 from lorastrap.workspace import Workspace, unit_of_work
 
+if TYPE_CHECKING:
+    from lorastrap.models.start_image import StartImage
+
 DEFAULT_STEPS = 20
 DEFAULT_CFG = 6.0
 
 
-def _start_images(seeds: Sequence[tuple[Path, str]], strength: float | None) -> list:  # list[StartImage]
-    """The seed images as starts (decoded upright, 8-bit); none without a strength or seeds."""
-    if not strength or not seeds:
+def _start_images(seeds: Sequence[tuple[Path, str]], strength: float | None) -> list[StartImage]:
+    """The seed images as starts (decoded upright, 8-bit); none without a strength."""
+    if not strength:
         return []
     from lorastrap.kernel.imageio import decode_image
     from lorastrap.models.start_image import StartImage

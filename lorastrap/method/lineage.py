@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from lorastrap.dataset.sources import seed_images
 from lorastrap.method.check import recommendation
+from lorastrap.method.stage import suggested_final
 from lorastrap.queries import character_loras, get_character
 from lorastrap.workspace import Workspace
 from registry.models import DatasetVersion
@@ -43,10 +44,8 @@ def lineage_tree(ws: Workspace, name: str) -> dict[str, Any]:
                                 "metrics": l.metrics} for l in loras])
         if best:
             nodes[best["id"]]["recommended"] = True
-        elif c.stage == "character_trained":  # no check ran: the lab's measured choice (method/stage.py)
-            style = [l for l in loras if l.kind == "style"][-1:]
-            for l in style:
-                nodes[l.id]["suggested"] = True
+        elif pick := suggested_final(c, [{"id": l.id, "kind": l.kind} for l in loras]):  # no check ran
+            nodes[pick["id"]]["suggested"] = True
         roots: list[dict[str, Any]] = []
         for l in loras:
             parent = nodes.get(l.parent_lora_id or -1)

@@ -116,12 +116,15 @@ SUGGESTED_WHY = ("in the lab it held the views the seed never showed better than
                  "(0.89 vs 0.74 over ten characters; docs/fidelity.md)")
 
 
-def suggested_final(loras: list[dict[str, Any]], trigger: str, identity: list[str]) -> dict[str, Any] | None:
-    """The last style round and how to prompt it (trigger + identity tags, as it was captioned)."""
+def suggested_final(character: Character, loras: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Once the character round is done: its last style round (of `loras`, rows as dicts in
+    training order) and how to prompt it (trigger + identity tags, as it was captioned). Used where
+    no check ran (status, lineage)."""
     style = [l for l in loras if l["kind"] == "style"][-1:]
-    if not style:
+    if character.stage != "character_trained" or not style:
         return None
-    return {**style[0], "prompt": caption_for("style", trigger, identity), "why": SUGGESTED_WHY}
+    prompt = caption_for("style", character.trigger, identity_tags(character))
+    return {**style[0], "prompt": prompt, "why": SUGGESTED_WHY}
 
 
 def compute_status(ws: Workspace, s: Session, character: Character) -> StageStatus:
@@ -140,9 +143,9 @@ def compute_status(ws: Workspace, s: Session, character: Character) -> StageStat
         loras=loras, base_model=character.base_model or ws.config.workspace.base_model,
     )
     status.recommended = recommendation([{**l, "metrics": r.metrics} for l, r in zip(loras, rows)])
+    if status.recommended is None:
+        status.suggested = suggested_final(character, loras)
     if character.stage == "character_trained":
-        if status.recommended is None:
-            status.suggested = suggested_final(loras, character.trigger, identity_tags(character))
         status.next_step = "done: character LoRA trained"
         status.next_command = f"lorastrap export sprites {slug} --engine godot4 --out exports/"
         return status
